@@ -1,0 +1,438 @@
+//! The error taxonomy: every way a job can fail, and what the worker does about it.
+//!
+//! The rule (see ARCHITECTURE.md): an error that would hit every job the same way stops
+//! consumption ([`Disposition::Stop`]); the period quota pauses OCR calls
+//! ([`Disposition::PauseQuota`]); transient errors are retried ([`Disposition::Retry`], with
+//! [`Disposition::RateLimited`] for the domain's simultaneous-call limit, which is not a paid
+//! attempt); only an error about *this* job dead-letters it ([`Disposition::DeadLetter`]).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::FormatError;
+use crate::job::InvalidJob;
+
+/// Stable snake_case dead-letter kinds (the routing key is `dead.<kind>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The job message is unreadable or invalid.
+    InvalidJob,
+    /// The job's bucket is not in the configured allow-list.
+    BucketNotAllowed,
+    /// The object (or bucket, or version) does not exist.
+    ObjectNotFound,
+    /// The object store refused access.
+    AccessDenied,
+    /// The object is larger than the configured maximum.
+    ImageTooLarge,
+    /// Not a JPEG/PNG/single-page PDF/TIFF, or a multi-page document.
+    UnsupportedFormat,
+    /// The image is cut short.
+    CorruptImage,
+    /// CLOVA refused the request for this image (400/0011).
+    OcrRejected,
+    /// CLOVA could not recognise the image (`inferResult` FAILURE).
+    OcrUnrecognized,
+    /// CLOVA recognised another document type.
+    WrongDocumentType,
+    /// CLOVA answered 200 with a body we cannot read.
+    OcrBadResponse,
+    /// Transient failures continued past the retry budget.
+    RetriesExhausted,
+    /// The broker dead-lettered the job after its delivery limit (it crashed workers).
+    PoisonMessage,
+    /// Configuration error (never dead-lettered; listed for metrics and logs).
+    Configuration,
+    /// Transient error (never dead-lettered itself; listed for metrics and logs).
+    Transient,
+    /// Rate limit (0025 / 429); never dead-lettered.
+    RateLimited,
+    /// Period quota (0023); never dead-lettered.
+    QuotaExhausted,
+}
+
+impl ErrorKind {
+    /// The snake_case name, as used in routing keys, metrics labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidJob => "invalid_job",
+            ErrorKind::BucketNotAllowed => "bucket_not_allowed",
+            ErrorKind::ObjectNotFound => "object_not_found",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::ImageTooLarge => "image_too_large",
+            ErrorKind::UnsupportedFormat => "unsupported_format",
+            ErrorKind::CorruptImage => "corrupt_image",
+            ErrorKind::OcrRejected => "ocr_rejected",
+            ErrorKind::OcrUnrecognized => "ocr_unrecognized",
+            ErrorKind::WrongDocumentType => "wrong_document_type",
+            ErrorKind::OcrBadResponse => "ocr_bad_response",
+            ErrorKind::RetriesExhausted => "retries_exhausted",
+            ErrorKind::PoisonMessage => "poison_message",
+            ErrorKind::Configuration => "configuration",
+            ErrorKind::Transient => "transient",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExhausted => "quota_exhausted",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the worker does with a job after an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Publish a dead letter of this kind, then ack.
+    DeadLetter(ErrorKind),
+    /// Retry later with backoff (honouring `retry_after`); `paid` says whether the failed call
+    /// counted as an OCR attempt.
+    Retry {
+        /// Server-requested wait, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The domain is over its simultaneous-call limit: back off, retry, attempt not counted.
+    RateLimited {
+        /// Server-requested wait, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The period quota is spent: pause all OCR calls, resume by itself, never dead-letter.
+    PauseQuota,
+    /// A configuration error that would hit every job: stop consuming, leave jobs queued.
+    Stop,
+}
+
+/// Everything that can go wrong with one job. Messages carry context (bucket, key, codes) but
+/// never personal data from the image or the OCR result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// Unreadable or invalid job message.
+    #[error(transparent)]
+    InvalidJob(#[from] InvalidJob),
+    /// Bucket outside the allow-list.
+    #[error("bucket `{bucket}` is not in the allow-list")]
+    BucketNotAllowed {
+        /// Bucket.
+        bucket: String,
+    },
+    /// Missing object/bucket/version.
+    #[error("s3://{bucket}/{key} not found")]
+    ObjectNotFound {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// Access denied by the object store.
+    #[error("access denied to s3://{bucket}/{key}")]
+    AccessDenied {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// Object larger than allowed.
+    #[error("object is {size} bytes, over the {limit}-byte limit")]
+    ImageTooLarge {
+        /// Size reported or read so far.
+        size: u64,
+        /// Limit.
+        limit: u64,
+    },
+    /// Bad image format.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Transient object-store failure (timeouts, 5xx, throttling).
+    #[error("object store error: {0}")]
+    StorageTransient(String),
+    /// Object-store failure that is about configuration (bad credentials or endpoint).
+    #[error("object store configuration error: {0}")]
+    StorageConfig(String),
+    /// CLOVA answered with an error body (`code` as in the vendor table).
+    #[error("OCR provider error {http_status}/{code}: {message}")]
+    Provider {
+        /// HTTP status.
+        http_status: u16,
+        /// Provider code, e.g. `0011`.
+        code: String,
+        /// Provider message.
+        message: String,
+        /// Retry-After, if sent.
+        retry_after: Option<Duration>,
+    },
+    /// A non-2xx answer without a CLOVA error body (an API gateway).
+    #[error("OCR gateway answered HTTP {http_status}")]
+    Gateway {
+        /// HTTP status.
+        http_status: u16,
+        /// Retry-After, if sent.
+        retry_after: Option<Duration>,
+    },
+    /// The OCR call timed out.
+    #[error("OCR call timed out")]
+    OcrTimeout,
+    /// The OCR endpoint could not be reached (connection refused, DNS): the call never left.
+    #[error("OCR endpoint unreachable: {0}")]
+    OcrUnreachable(String),
+    /// The connection failed mid-call (reset, body cut short): the call may have been billed.
+    #[error("OCR connection error: {0}")]
+    OcrConnection(String),
+    /// The OCR endpoint could not be called because of local configuration (bad URL).
+    #[error("OCR client configuration error: {0}")]
+    OcrConfig(String),
+    /// `inferResult` FAILURE.
+    #[error("OCR could not recognise the image")]
+    Unrecognized,
+    /// `inferResult` ERROR (transient on the provider side).
+    #[error("OCR recognition error")]
+    RecognitionError,
+    /// Another document type came back.
+    #[error("expected a passport, OCR found `{found}`")]
+    WrongDocumentType {
+        /// What was found.
+        found: String,
+    },
+    /// 200 with an unreadable body.
+    #[error("OCR response unreadable: {0}")]
+    BadResponse(String),
+    /// The transient-retry budget is spent; carries the last error.
+    #[error("gave up after {attempts} paid attempts; last error: {last}")]
+    RetriesExhausted {
+        /// Paid attempts made.
+        attempts: u32,
+        /// The last error.
+        last: Box<JobError>,
+    },
+    /// The per-job deadline passed; retried later through a delay stage.
+    #[error("job exceeded its deadline")]
+    DeadlineExceeded,
+    /// The broker gave up delivering the job.
+    #[error("broker dead-lettered the job after repeated failed deliveries ({reason})")]
+    Poison {
+        /// Broker's reason (e.g. `delivery_limit`).
+        reason: String,
+    },
+    /// An outcome could not be routed to any queue.
+    #[error("outcome for exchange `{exchange}` routing key `{routing_key}` was unroutable")]
+    Unroutable {
+        /// Exchange.
+        exchange: String,
+        /// Routing key.
+        routing_key: String,
+    },
+}
+
+/// Provider codes that mean the configuration (URL, secret, domain, deployment) is wrong.
+const CONFIG_CODES: &[&str] = &["0001", "0002", "0021", "0022", "1021"];
+
+impl JobError {
+    /// What the worker does about this error.
+    pub fn disposition(&self) -> Disposition {
+        use Disposition::*;
+        match self {
+            JobError::InvalidJob(_) => DeadLetter(ErrorKind::InvalidJob),
+            JobError::BucketNotAllowed { .. } => DeadLetter(ErrorKind::BucketNotAllowed),
+            JobError::ObjectNotFound { .. } => DeadLetter(ErrorKind::ObjectNotFound),
+            JobError::AccessDenied { .. } => DeadLetter(ErrorKind::AccessDenied),
+            JobError::ImageTooLarge { .. } => DeadLetter(ErrorKind::ImageTooLarge),
+            JobError::Format(FormatError::Truncated(_)) => DeadLetter(ErrorKind::CorruptImage),
+            JobError::Format(_) => DeadLetter(ErrorKind::UnsupportedFormat),
+            JobError::StorageTransient(_) => Retry { retry_after: None },
+            JobError::StorageConfig(_) | JobError::OcrConfig(_) | JobError::Unroutable { .. } => {
+                Stop
+            }
+            JobError::Provider {
+                http_status,
+                code,
+                retry_after,
+                ..
+            } => match code.as_str() {
+                "0025" => RateLimited {
+                    retry_after: *retry_after,
+                },
+                "0023" => PauseQuota,
+                "0011" => DeadLetter(ErrorKind::OcrRejected),
+                "0500" | "0501" => Retry {
+                    retry_after: *retry_after,
+                },
+                c if CONFIG_CODES.contains(&c) => Stop,
+                // An unknown code: decide by status class.
+                _ if *http_status >= 500 => Retry {
+                    retry_after: *retry_after,
+                },
+                _ if matches!(http_status, 401 | 403 | 404) => Stop,
+                _ => Retry {
+                    retry_after: *retry_after,
+                },
+            },
+            JobError::Gateway {
+                http_status,
+                retry_after,
+            } => match http_status {
+                429 => RateLimited {
+                    retry_after: *retry_after,
+                },
+                401 | 403 | 404 => Stop,
+                _ => Retry {
+                    retry_after: *retry_after,
+                },
+            },
+            JobError::OcrTimeout
+            | JobError::OcrConnection(_)
+            | JobError::OcrUnreachable(_)
+            | JobError::RecognitionError
+            | JobError::DeadlineExceeded => Retry { retry_after: None },
+            JobError::Unrecognized => DeadLetter(ErrorKind::OcrUnrecognized),
+            JobError::WrongDocumentType { .. } => DeadLetter(ErrorKind::WrongDocumentType),
+            JobError::BadResponse(_) => DeadLetter(ErrorKind::OcrBadResponse),
+            JobError::RetriesExhausted { .. } => DeadLetter(ErrorKind::RetriesExhausted),
+            JobError::Poison { .. } => DeadLetter(ErrorKind::PoisonMessage),
+        }
+    }
+
+    /// The kind used for metrics, logs and dead-letter routing.
+    pub fn kind(&self) -> ErrorKind {
+        match self.disposition() {
+            Disposition::DeadLetter(k) => k,
+            Disposition::Retry { .. } => ErrorKind::Transient,
+            Disposition::RateLimited { .. } => ErrorKind::RateLimited,
+            Disposition::PauseQuota => ErrorKind::QuotaExhausted,
+            Disposition::Stop => ErrorKind::Configuration,
+        }
+    }
+
+    /// Whether retrying could help (true for transient kinds, false for dead letters/stops).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.disposition(),
+            Disposition::Retry { .. } | Disposition::RateLimited { .. } | Disposition::PauseQuota
+        )
+    }
+
+    /// Whether the OCR call that produced this error counts as a paid attempt. Quota answers
+    /// (0025, 0023, gateway 429), configuration refusals and calls that never reached the
+    /// service are not paid; anything that reached recognition, or may have (timeouts, cuts),
+    /// is.
+    pub fn is_paid_call(&self) -> bool {
+        match self {
+            JobError::Provider { code, .. } => {
+                !(code == "0025" || code == "0023" || CONFIG_CODES.contains(&code.as_str()))
+            }
+            JobError::Gateway { http_status, .. } => !matches!(http_status, 401 | 403 | 404 | 429),
+            JobError::OcrTimeout
+            | JobError::OcrConnection(_)
+            | JobError::Unrecognized
+            | JobError::RecognitionError
+            | JobError::WrongDocumentType { .. }
+            | JobError::BadResponse(_) => true,
+            _ => false,
+        }
+    }
+
+    /// HTTP status of the OCR answer behind this error, if any (looks through retries).
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            JobError::Provider { http_status, .. } | JobError::Gateway { http_status, .. } => {
+                Some(*http_status)
+            }
+            JobError::RetriesExhausted { last, .. } => last.http_status(),
+            _ => None,
+        }
+    }
+
+    /// Provider code of the OCR answer behind this error, if any (looks through retries).
+    pub fn provider_code(&self) -> Option<&str> {
+        match self {
+            JobError::Provider { code, .. } => Some(code),
+            JobError::RetriesExhausted { last, .. } => last.provider_code(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(status: u16, code: &str) -> JobError {
+        JobError::Provider {
+            http_status: status,
+            code: code.into(),
+            message: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn vendor_table_is_followed() {
+        use Disposition::*;
+        let table = [
+            (400, "0001", Stop),
+            (401, "0002", Stop),
+            (400, "0011", DeadLetter(ErrorKind::OcrRejected)),
+            (400, "0021", Stop),
+            (400, "0022", Stop),
+            (400, "0023", PauseQuota),
+            (400, "0025", RateLimited { retry_after: None }),
+            (500, "0500", Retry { retry_after: None }),
+            (500, "0501", Retry { retry_after: None }),
+            (500, "1021", Stop),
+        ];
+        for (status, code, want) in table {
+            assert_eq!(
+                provider(status, code).disposition(),
+                want,
+                "{status}/{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn gateway_answers_are_classified() {
+        let gw = |s| JobError::Gateway {
+            http_status: s,
+            retry_after: None,
+        };
+        assert_eq!(
+            gw(429).disposition(),
+            Disposition::RateLimited { retry_after: None }
+        );
+        for s in [401, 403, 404] {
+            assert_eq!(gw(s).disposition(), Disposition::Stop);
+        }
+        for s in [500, 502, 503, 504, 418] {
+            assert_eq!(
+                gw(s).disposition(),
+                Disposition::Retry { retry_after: None }
+            );
+        }
+    }
+
+    #[test]
+    fn quota_and_configuration_answers_are_not_paid() {
+        for code in ["0025", "0023", "0002", "0001"] {
+            assert!(!provider(400, code).is_paid_call(), "{code}");
+        }
+        for code in ["0500", "0501", "0011"] {
+            assert!(provider(500, code).is_paid_call(), "{code}");
+        }
+        assert!(!JobError::OcrUnreachable("refused".into()).is_paid_call());
+        assert!(JobError::OcrTimeout.is_paid_call());
+    }
+
+    #[test]
+    fn retries_exhausted_keeps_the_last_error_details() {
+        let e = JobError::RetriesExhausted {
+            attempts: 4,
+            last: Box::new(provider(500, "0501")),
+        };
+        assert_eq!(e.kind(), ErrorKind::RetriesExhausted);
+        assert_eq!(e.http_status(), Some(500));
+        assert_eq!(e.provider_code(), Some("0501"));
+        assert!(!e.retryable());
+    }
+}

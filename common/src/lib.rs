@@ -1,0 +1,21 @@
+//! Pure core of the passport OCR worker. No I/O, no async, no clocks read inside:
+//! everything here is a function of its inputs so it can be tested table-driven and fuzzed.
+//!
+//! # Layout
+//! - [`job`]: the job message, parsed and validated.
+//! - [`format`]: image format detection from magic bytes; single-page and truncation checks.
+//! - [`failure`]: the error taxonomy and the disposition each error gets.
+//! - [`message`]: result and dead-letter messages.
+//! - [`mrz`]: ICAO 9303 TD3 machine readable zone: check digits, composing, parsing, repair.
+//! - [`clova`]: typed model of the CLOVA OCR ID-card response and error bodies.
+//! - [`country`]: country name → ICAO code table for cross-checking the visual zone.
+//! - [`normalize`]: CLOVA `pp` result → normalized passport record with checks and warnings.
+
+pub mod clova;
+pub mod country;
+pub mod failure;
+pub mod format;
+pub mod job;
+pub mod message;
+pub mod mrz;
+pub mod normalize;

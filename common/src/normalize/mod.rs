@@ -1,0 +1,571 @@
+//! CLOVA `pp` result → normalized passport record with per-field evidence, checks and warnings.
+//!
+//! Pure: `today` is passed in. The rules are documented in `docs/normalization.md`; in short:
+//!
+//! - per field, the best candidate is chosen ([`pick`](self) rules: reads cleanly > masked >
+//!   does not parse > empty, then confidence, then order);
+//! - values are cleaned per type (names, numbers, codes, dates, sex); masked values (`*`) pass
+//!   through flagged, never repaired, never compared;
+//! - the MRZ is parsed, validated and repaired where provable ([`crate::mrz`]) and cross-checked
+//!   against the visual zone;
+//! - when the MRZ is valid, the check-digit-protected fields (number, birth date, expiry date)
+//!   take the MRZ value; other fields take the visual value and fall back to the valid MRZ.
+//!
+//! Warnings carry a stable code and a field name only, never personal data.
+
+mod cross;
+mod date;
+mod pick;
+mod readers;
+mod sex;
+mod text;
+mod zone;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::clova::PassportFields;
+use crate::country;
+use crate::mrz::{CheckDigits, DateContext, DefectKind, Td3Record};
+
+pub use date::DateRead;
+pub use date::from_text as parse_date_text;
+pub use sex::{Sex, parse_sex};
+
+use pick::{Picked, Status, pick};
+
+/// Stable warning codes (documented in `docs/normalization.md`).
+pub mod codes {
+    /// The field has no candidate or only blank text.
+    pub const FIELD_MISSING: &str = "field_missing";
+    /// The value holds the vendor's mask `*`: passed through, not checked.
+    pub const FIELD_MASKED: &str = "field_masked";
+    /// Characters other than whitespace and punctuation were dropped while cleaning.
+    pub const TEXT_CLEANED: &str = "text_cleaned";
+    /// The response had more candidates than kept for this field.
+    pub const CANDIDATES_TRUNCATED: &str = "candidates_truncated";
+    /// A date whose shape is clear but which does not exist (e.g. 30 February).
+    pub const DATE_INVALID: &str = "date_invalid";
+    /// A date that could not be read.
+    pub const DATE_UNPARSED: &str = "date_unparsed";
+    /// `formatted` year/month/day and the text of the same candidate give different dates.
+    pub const DATE_SOURCES_DISAGREE: &str = "date_sources_disagree";
+    /// A real date that cannot be right (birth or issue after today, expiry before issue,
+    /// birth after issue).
+    pub const DATE_IMPLAUSIBLE: &str = "date_implausible";
+    /// No `M`/`F`/`X` could be read from the sex field.
+    pub const SEX_UNPARSED: &str = "sex_unparsed";
+    /// The country text is neither a known ICAO code nor a known name.
+    pub const COUNTRY_UNKNOWN: &str = "country_unknown";
+    /// The document code is not 1-2 letters starting with `P`.
+    pub const DOCUMENT_CODE_UNUSUAL: &str = "document_code_unusual";
+    /// The value was taken from the valid MRZ because the visual zone had none.
+    pub const VALUE_FROM_MRZ: &str = "value_from_mrz";
+    /// One or both MRZ lines are absent (field names the line, or none when both are).
+    pub const MRZ_MISSING: &str = "mrz_missing";
+    /// The MRZ is present but not valid.
+    pub const MRZ_INVALID: &str = "mrz_invalid";
+    /// An MRZ line is not 44 characters long.
+    pub const MRZ_WRONG_LENGTH: &str = "mrz_wrong_length";
+    /// An MRZ line holds characters outside `A-Z0-9<`.
+    pub const MRZ_INVALID_CHARACTER: &str = "mrz_invalid_character";
+    /// An MRZ field does not have its required shape.
+    pub const MRZ_MALFORMED: &str = "mrz_malformed";
+    /// An MRZ date field is six digits that make no date.
+    pub const MRZ_DATE_INVALID: &str = "mrz_date_invalid";
+    /// A check digit fails.
+    pub const MRZ_CHECK_DIGIT_FAILED: &str = "mrz_check_digit_failed";
+    /// An MRZ character was repaired (provably; see `crate::mrz::repair`).
+    pub const MRZ_REPAIRED: &str = "mrz_repaired";
+    /// The MRZ and the visual zone disagree on the field.
+    pub const MRZ_MISMATCH: &str = "mrz_mismatch";
+    /// The passport's expiry date is before today.
+    pub const EXPIRED: &str = "expired";
+    /// The service reported `isConfident: false`.
+    pub const NOT_CONFIDENT: &str = "not_confident";
+}
+
+/// Field names of the record, in order: the keys of [`Normalized::fields`].
+pub const FIELD_NAMES: [&str; 14] = [
+    "document_code",
+    "issuing_country",
+    "number",
+    "surname",
+    "given_names",
+    "nationality",
+    "birth_date",
+    "sex",
+    "issue_date",
+    "expiry_date",
+    "authority",
+    "full_name_korean",
+    "mrz.line1",
+    "mrz.line2",
+];
+
+/// The normalized result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalized {
+    /// The passport data.
+    pub passport: Passport,
+    /// Evidence per field, keyed by [`FIELD_NAMES`] (always all of them).
+    pub fields: BTreeMap<String, FieldEvidence>,
+    /// Validation results.
+    pub checks: Checks,
+    /// What went wrong or needs attention; codes in [`codes`].
+    pub warnings: Vec<Warning>,
+}
+
+/// Passport data. Every key is always serialized (`null` when absent).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Passport {
+    /// Document code, e.g. `PM`.
+    pub document_code: Option<String>,
+    /// Issuing country as an ICAO code when known, else the cleaned text.
+    pub issuing_country: Option<String>,
+    /// Passport number.
+    pub number: Option<String>,
+    /// Surname, upper-case Latin.
+    pub surname: Option<String>,
+    /// Given names, upper-case Latin, single spaces.
+    pub given_names: Option<String>,
+    /// Nationality as an ICAO code when known, else the cleaned text.
+    pub nationality: Option<String>,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+    /// `M`, `F` or `X`.
+    pub sex: Option<Sex>,
+    /// Issue date.
+    pub issue_date: Option<NaiveDate>,
+    /// Expiry date.
+    pub expiry_date: Option<NaiveDate>,
+    /// Issuing authority, whitespace collapsed.
+    pub authority: Option<String>,
+    /// Full name in Hangul, as given.
+    pub full_name_korean: Option<String>,
+    /// The MRZ lines as used (cleaned, repaired); `null` unless both lines were read.
+    pub mrz: Option<MrzLines>,
+}
+
+/// The two MRZ lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MrzLines {
+    /// Line 1.
+    pub line1: String,
+    /// Line 2.
+    pub line2: String,
+}
+
+/// Where a field's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueSource {
+    /// The visual zone (the `pp` field's own candidates).
+    Visual,
+    /// The valid MRZ.
+    Mrz,
+    /// No value.
+    Absent,
+}
+
+/// Evidence behind one field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldEvidence {
+    /// The chosen candidate's text as read (its `text`, else `formatted.value`).
+    pub raw: Option<String>,
+    /// The normalized value as a string (dates ISO); masked values as masked text.
+    pub value: Option<String>,
+    /// The chosen candidate's confidence.
+    pub confidence: Option<f64>,
+    /// Box around the chosen candidate's bounding polygons.
+    pub bounding_box: Option<BoundingBox>,
+    /// How many candidates the response had for the field (after the cap).
+    pub candidates: usize,
+    /// The value holds the vendor's mask `*`.
+    pub masked: bool,
+    /// Where `value` came from.
+    pub source: ValueSource,
+}
+
+/// Axis-aligned box in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    /// Left.
+    pub x_min: f64,
+    /// Top.
+    pub y_min: f64,
+    /// Right.
+    pub x_max: f64,
+    /// Bottom.
+    pub y_max: f64,
+}
+
+/// Validation results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checks {
+    /// At least one MRZ line was read.
+    pub mrz_present: bool,
+    /// Both lines well-formed field by field and all five check digits pass.
+    pub mrz_valid: bool,
+    /// The five check digits (`null` when not evaluable).
+    pub check_digits: CheckDigits,
+    /// `true` when every compared field matches, `false` when one does not, `null` when
+    /// nothing could be compared.
+    pub mrz_matches_visual: Option<bool>,
+    /// Names of the fields where the MRZ and the visual zone disagree.
+    pub mismatches: Vec<String>,
+    /// Expiry date before today (`null` without an expiry date).
+    pub expired: Option<bool>,
+    /// The service's `isConfident`, as passed in.
+    pub is_confident: Option<bool>,
+    /// Lowest confidence among the chosen candidates.
+    pub min_field_confidence: Option<f64>,
+}
+
+/// One warning: a stable snake_case code and the field it concerns. No personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Code from [`codes`].
+    pub code: String,
+    /// Field name from [`FIELD_NAMES`] (or an MRZ part such as `personal_number`, `composite`).
+    pub field: Option<String>,
+}
+
+#[derive(Default)]
+struct Out {
+    fields: BTreeMap<String, FieldEvidence>,
+    warnings: Vec<Warning>,
+}
+
+impl Out {
+    fn warn(&mut self, code: &str, field: Option<&str>) {
+        let w = Warning {
+            code: code.to_owned(),
+            field: field.map(str::to_owned),
+        };
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    /// Record a visual field: evidence plus its reading's warnings.
+    fn visual<T>(&mut self, name: &str, p: &Picked<'_, T>) {
+        self.fields.insert(name.to_owned(), p.evidence());
+        let r = &p.reading;
+        match r.status {
+            Status::Empty => self.warn(codes::FIELD_MISSING, Some(name)),
+            Status::Masked => self.warn(codes::FIELD_MASKED, Some(name)),
+            Status::Bad(code) if !code.is_empty() => self.warn(code, Some(name)),
+            _ => {}
+        }
+        if r.cleaned {
+            self.warn(codes::TEXT_CLEANED, Some(name));
+        }
+        if r.disagree {
+            self.warn(codes::DATE_SOURCES_DISAGREE, Some(name));
+        }
+    }
+
+    /// Put the MRZ value into a field: fills a gap (warned) or replaces a visual value.
+    fn from_mrz(&mut self, name: &str, value: String) {
+        if let Some(ev) = self.fields.get_mut(name) {
+            if ev.masked {
+                return;
+            }
+            let filled = ev.value.is_none();
+            ev.value = Some(value);
+            ev.source = ValueSource::Mrz;
+            if filled {
+                self.warn(codes::VALUE_FROM_MRZ, Some(name));
+            }
+        }
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.fields.get(name).and_then(|e| e.value.clone())
+    }
+}
+
+fn wire_to_field(wire: &str) -> Option<&'static str> {
+    Some(match wire {
+        "type" => "document_code",
+        "issueCountry" => "issuing_country",
+        "num" => "number",
+        "surName" => "surname",
+        "givenName" => "given_names",
+        "nationality" => "nationality",
+        "birthDate" => "birth_date",
+        "sex" => "sex",
+        "issueDate" => "issue_date",
+        "expireDate" => "expiry_date",
+        "authority" => "authority",
+        "fullNameKor" => "full_name_korean",
+        "mrz1" => "mrz.line1",
+        "mrz2" => "mrz.line2",
+        _ => return None,
+    })
+}
+
+fn clean_value<T: Clone>(p: &Picked<'_, T>) -> Option<T> {
+    (p.reading.status == Status::Ok)
+        .then(|| p.reading.value.clone())
+        .flatten()
+}
+
+/// Normalize a `pp` section. `is_confident` is the service's flag; `today` the processing date.
+pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDate) -> Normalized {
+    let mut out = Out::default();
+
+    let doc = pick(&pp.r#type, readers::code);
+    let issuing = pick(&pp.issue_country, readers::country);
+    let number = pick(&pp.num, readers::number);
+    let surname = pick(&pp.sur_name, readers::name);
+    let given = pick(&pp.given_name, readers::name);
+    let nationality = pick(&pp.nationality, readers::country);
+    let birth = pick(&pp.birth_date, readers::date);
+    let sex = pick(&pp.sex, readers::sex);
+    let issue = pick(&pp.issue_date, readers::date);
+    let expiry = pick(&pp.expire_date, readers::date);
+    let authority = pick(&pp.authority, readers::free_text);
+    let korean = pick(&pp.full_name_kor, readers::korean);
+
+    out.visual("document_code", &doc);
+    out.visual("issuing_country", &issuing);
+    out.visual("number", &number);
+    out.visual("surname", &surname);
+    out.visual("given_names", &given);
+    out.visual("nationality", &nationality);
+    out.visual("birth_date", &birth);
+    out.visual("sex", &sex);
+    out.visual("issue_date", &issue);
+    out.visual("expiry_date", &expiry);
+    out.visual("authority", &authority);
+    out.visual("full_name_korean", &korean);
+
+    let visual = cross::Visual {
+        number: clean_value(&number),
+        birth_date: clean_value(&birth),
+        expiry_date: clean_value(&expiry),
+        sex: clean_value(&sex),
+        surname: clean_value(&surname),
+        given_names: clean_value(&given),
+        nationality: clean_value(&nationality),
+        issuing_country: clean_value(&issuing),
+    };
+
+    let ctx = DateContext {
+        today,
+        issue_date: issue.reading.value,
+    };
+    let zone = zone::read(&pp.mrz1, &pp.mrz2, &ctx);
+    let mut checks = Checks {
+        mrz_present: zone.is_some(),
+        mrz_valid: false,
+        check_digits: CheckDigits::default(),
+        mrz_matches_visual: None,
+        mismatches: Vec::new(),
+        expired: None,
+        is_confident,
+        min_field_confidence: None,
+    };
+    let mut mrz_lines = None;
+    match zone {
+        None => {
+            out.fields.insert("mrz.line1".into(), empty_evidence());
+            out.fields.insert("mrz.line2".into(), empty_evidence());
+            out.warn(codes::MRZ_MISSING, None);
+        }
+        Some(z) => {
+            let r = &z.record;
+            checks.mrz_valid = r.is_valid();
+            checks.check_digits = r.check_digits;
+            mrz_warnings(&mut out, r, &z.line1, &z.line2);
+            if !r.line1.is_empty() && !r.line2.is_empty() {
+                mrz_lines = Some(MrzLines {
+                    line1: r.line1.clone(),
+                    line2: r.line2.clone(),
+                });
+            }
+            let compared = cross::compare(&visual, r);
+            checks.mismatches = compared
+                .iter()
+                .filter(|(_, m)| !m)
+                .map(|(f, _)| (*f).to_owned())
+                .collect();
+            checks.mrz_matches_visual =
+                (!compared.is_empty()).then(|| checks.mismatches.is_empty());
+            for f in &checks.mismatches {
+                out.warn(codes::MRZ_MISMATCH, Some(f));
+            }
+            apply_mrz(&mut out, r);
+            out.fields.insert("mrz.line1".into(), z.line1);
+            out.fields.insert("mrz.line2".into(), z.line2);
+        }
+    }
+    for wire in &pp.truncated {
+        if let Some(f) = wire_to_field(wire) {
+            out.warn(codes::CANDIDATES_TRUNCATED, Some(f));
+        }
+    }
+
+    let parse_date = |name: &str| {
+        out.value(name)
+            .and_then(|v| NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok())
+    };
+    let birth_date = parse_date("birth_date");
+    let issue_date = parse_date("issue_date");
+    let expiry_date = parse_date("expiry_date");
+    date_plausibility(&mut out, today, birth_date, issue_date, expiry_date);
+    checks.expired = expiry_date.map(|e| e < today);
+    if checks.expired == Some(true) {
+        out.warn(codes::EXPIRED, None);
+    }
+    if is_confident == Some(false) {
+        out.warn(codes::NOT_CONFIDENT, None);
+    }
+    checks.min_field_confidence = out
+        .fields
+        .values()
+        .filter_map(|e| e.confidence)
+        .min_by(f64::total_cmp);
+
+    let passport = Passport {
+        document_code: out.value("document_code"),
+        issuing_country: out.value("issuing_country"),
+        number: out.value("number"),
+        surname: out.value("surname"),
+        given_names: out.value("given_names"),
+        nationality: out.value("nationality"),
+        birth_date,
+        sex: out.value("sex").and_then(|s| match s.as_str() {
+            "M" => Some(Sex::M),
+            "F" => Some(Sex::F),
+            "X" => Some(Sex::X),
+            _ => None,
+        }),
+        issue_date,
+        expiry_date,
+        authority: out.value("authority"),
+        full_name_korean: out.value("full_name_korean"),
+        mrz: mrz_lines,
+    };
+    Normalized {
+        passport,
+        fields: out.fields,
+        checks,
+        warnings: out.warnings,
+    }
+}
+
+fn empty_evidence() -> FieldEvidence {
+    FieldEvidence {
+        raw: None,
+        value: None,
+        confidence: None,
+        bounding_box: None,
+        candidates: 0,
+        masked: false,
+        source: ValueSource::Absent,
+    }
+}
+
+fn mrz_warnings(out: &mut Out, r: &Td3Record, l1: &FieldEvidence, l2: &FieldEvidence) {
+    let missing1 = l1.value.is_none();
+    let missing2 = l2.value.is_none();
+    match (missing1, missing2) {
+        (true, false) => out.warn(codes::MRZ_MISSING, Some("mrz.line1")),
+        (false, true) => out.warn(codes::MRZ_MISSING, Some("mrz.line2")),
+        _ => {}
+    }
+    if !r.is_valid() {
+        out.warn(codes::MRZ_INVALID, None);
+    }
+    if l1.masked {
+        out.warn(codes::FIELD_MASKED, Some("mrz.line1"));
+    }
+    if l2.masked {
+        out.warn(codes::FIELD_MASKED, Some("mrz.line2"));
+    }
+    for d in &r.defects {
+        let code = match d.kind {
+            DefectKind::Missing | DefectKind::Masked => continue,
+            DefectKind::WrongLength => codes::MRZ_WRONG_LENGTH,
+            DefectKind::InvalidCharacter => codes::MRZ_INVALID_CHARACTER,
+            DefectKind::Malformed => codes::MRZ_MALFORMED,
+            DefectKind::ImpossibleDate => codes::MRZ_DATE_INVALID,
+            DefectKind::CheckDigitMismatch => codes::MRZ_CHECK_DIGIT_FAILED,
+        };
+        out.warn(code, Some(d.field.name()));
+    }
+    for rep in &r.repairs {
+        out.warn(codes::MRZ_REPAIRED, Some(rep.field.name()));
+    }
+}
+
+/// Take values from the MRZ: check-digit fields when valid; gaps when valid; country codes
+/// from a well-formed MRZ field holding a known ICAO code when the visual zone has no code.
+fn apply_mrz(out: &mut Out, r: &Td3Record) {
+    use crate::mrz::MrzField;
+    let f = &r.fields;
+    let has_clean = |out: &Out, name: &str| {
+        out.fields
+            .get(name)
+            .is_some_and(|e| e.value.is_some() && !e.masked)
+    };
+    for (name, field, code) in [
+        ("issuing_country", MrzField::IssuingState, &f.issuing_state),
+        ("nationality", MrzField::Nationality, &f.nationality),
+    ] {
+        let visual_known = out
+            .value(name)
+            .is_some_and(|v| country::lookup(&v).is_some());
+        if !visual_known && r.field_ok(field) && country::is_code(code) {
+            out.from_mrz(name, code.clone());
+        }
+    }
+    if !r.is_valid() {
+        return;
+    }
+    out.from_mrz("number", f.number.clone());
+    if let Some(d) = r.birth_date {
+        out.from_mrz("birth_date", d.format("%Y-%m-%d").to_string());
+    }
+    if let Some(d) = r.expiry_date {
+        out.from_mrz("expiry_date", d.format("%Y-%m-%d").to_string());
+    }
+    let sex = Sex::from_mrz(f.sex).map(|s| s.as_str().to_owned());
+    for (name, value) in [
+        ("document_code", Some(f.document_code.clone())),
+        ("surname", Some(f.surname.clone())),
+        ("given_names", Some(f.given_names.clone())),
+        ("sex", sex),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty())
+            && !has_clean(out, name)
+        {
+            out.from_mrz(name, v);
+        }
+    }
+}
+
+fn date_plausibility(
+    out: &mut Out,
+    today: NaiveDate,
+    birth: Option<NaiveDate>,
+    issue: Option<NaiveDate>,
+    expiry: Option<NaiveDate>,
+) {
+    if birth.is_some_and(|b| b > today || issue.is_some_and(|i| b > i)) {
+        out.warn(codes::DATE_IMPLAUSIBLE, Some("birth_date"));
+    }
+    if issue.is_some_and(|i| i > today) {
+        out.warn(codes::DATE_IMPLAUSIBLE, Some("issue_date"));
+    }
+    if let (Some(i), Some(e)) = (issue, expiry)
+        && e <= i
+    {
+        out.warn(codes::DATE_IMPLAUSIBLE, Some("expiry_date"));
+    }
+}

@@ -1,0 +1,317 @@
+//! RabbitMQ edge: connecting, declaring the topology, and publishing with confirms.
+//!
+//! Every outcome is published `mandatory` and persistent on a confirm-mode channel; a publish
+//! only counts once the broker acks it *and* did not return it as unroutable. Confirms are
+//! awaited per message but many are in flight at once (each job task awaits its own), so the
+//! channel is never limited to one round trip per message.
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{QueueType, Settings};
+
+/// Header carrying the paid OCR attempts made so far (not `x-`: `x-death` is broker-owned).
+pub const ATTEMPTS_HEADER: &str = "ocr-attempts";
+/// Header carrying how many delayed retries through the broker this job has had.
+pub const RETRIES_HEADER: &str = "ocr-retries";
+
+/// Failures at the broker edge.
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    /// Broker or connection error.
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    /// A channel of the session closed (e.g. a publish failed or the consumer was cancelled).
+    #[error("a broker channel closed; restarting the session")]
+    ChannelLost,
+    /// A queue already exists with other arguments.
+    #[error(
+        "queue `{queue}` already exists with different arguments ({detail}); delete it, or \
+         configure the worker to match it (e.g. OCR_QUEUE_TYPE)"
+    )]
+    QueueMismatch {
+        /// Queue name.
+        queue: String,
+        /// Broker's description of the difference.
+        detail: String,
+    },
+    /// The broker negatively acknowledged a publish.
+    #[error("broker refused (nack) a publish to `{exchange}`")]
+    Nacked {
+        /// Exchange.
+        exchange: String,
+    },
+    /// A mandatory publish had no queue to go to.
+    #[error("publish to exchange `{exchange}` with routing key `{routing_key}` was unroutable")]
+    Unroutable {
+        /// Exchange.
+        exchange: String,
+        /// Routing key.
+        routing_key: String,
+    },
+}
+
+/// Open a connection named after this process.
+pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, AmqpError> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    Ok(Connection::connect(url.expose_secret(), props).await?)
+}
+
+/// Open a channel with publisher confirms enabled.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
+    let ch = conn.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(ch)
+}
+
+fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert(ShortString::from(*k), v.clone());
+    }
+    t
+}
+
+fn s(v: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(v))
+}
+
+/// Name of the delay stage queue for `delay` (e.g. `ocr.jobs.delay.30s`).
+pub fn delay_queue_name(jobs_queue: &str, delay: std::time::Duration) -> String {
+    let ms = delay.as_millis();
+    let label = if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    };
+    format!("{jobs_queue}.delay.{label}")
+}
+
+/// Arguments of the work queue for `settings`.
+pub fn jobs_queue_args(settings: &Settings) -> FieldTable {
+    match settings.queue_type {
+        QueueType::Quorum => table(&[
+            ("x-queue-type", s("quorum")),
+            (
+                "x-delivery-limit",
+                AMQPValue::LongLongInt(i64::from(settings.delivery_limit)),
+            ),
+            ("x-dead-letter-exchange", s("")),
+            ("x-dead-letter-routing-key", s(&settings.poison_queue)),
+            // At-least-once dead-lettering needs reject-publish overflow (and the
+            // stream_queue feature flag on 3.10); otherwise the broker falls back to at-most-once.
+            ("x-dead-letter-strategy", s("at-least-once")),
+            ("x-overflow", s("reject-publish")),
+        ]),
+        QueueType::Classic => table(&[
+            ("x-dead-letter-exchange", s("")),
+            ("x-dead-letter-routing-key", s(&settings.poison_queue)),
+        ]),
+    }
+}
+
+async fn declare_queue(
+    conn: &Connection,
+    settings: &Settings,
+    name: &str,
+    mut args: FieldTable,
+) -> Result<(), AmqpError> {
+    if let Some(secs) = settings.queue_expires_secs {
+        args.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        );
+    }
+    // A failed declare closes the channel, so each declare gets its own.
+    let ch = conn.create_channel().await?;
+    let res = ch
+        .queue_declare(name.into(), QueueDeclareOptions::durable(), args)
+        .await;
+    match res {
+        Ok(_) => {
+            let _ = ch.close(200, "declared".into()).await;
+            Ok(())
+        }
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("PRECONDITION_FAILED") || text.contains("inequivalent arg") {
+                Err(AmqpError::QueueMismatch {
+                    queue: name.to_string(),
+                    detail: text
+                        .split("inequivalent")
+                        .nth(1)
+                        .map(|d| format!("inequivalent{d}"))
+                        .unwrap_or(text),
+                })
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// Declare everything the worker needs, idempotently: the work queue, its poison queue, the
+/// delay stages, the outcome exchanges and (unless turned off) the outcome queues and bindings.
+pub async fn declare_topology(conn: &Connection, settings: &Settings) -> Result<(), AmqpError> {
+    declare_queue(
+        conn,
+        settings,
+        &settings.poison_queue,
+        FieldTable::default(),
+    )
+    .await?;
+    declare_queue(
+        conn,
+        settings,
+        &settings.jobs_queue,
+        jobs_queue_args(settings),
+    )
+    .await?;
+    let delays = settings.retry_delays().unwrap_or_default();
+    for d in delays {
+        let name = delay_queue_name(&settings.jobs_queue, d);
+        let args = table(&[
+            (
+                "x-message-ttl",
+                AMQPValue::LongLongInt(d.as_millis().try_into().unwrap_or(i64::MAX)),
+            ),
+            ("x-dead-letter-exchange", s("")),
+            ("x-dead-letter-routing-key", s(&settings.jobs_queue)),
+        ]);
+        declare_queue(conn, settings, &name, args).await?;
+    }
+    let ch = conn.create_channel().await?;
+    for ex in [&settings.results_exchange, &settings.dead_exchange] {
+        ch.exchange_declare(
+            ex.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    if settings.declare_outcome_queues {
+        declare_queue(
+            conn,
+            settings,
+            &settings.results_queue,
+            FieldTable::default(),
+        )
+        .await?;
+        declare_queue(conn, settings, &settings.dead_queue, FieldTable::default()).await?;
+        ch.queue_bind(
+            settings.results_queue.as_str().into(),
+            settings.results_exchange.as_str().into(),
+            settings.results_routing_key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        ch.queue_bind(
+            settings.dead_queue.as_str().into(),
+            settings.dead_exchange.as_str().into(),
+            "dead.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    let _ = ch.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// One outgoing message.
+pub struct Outgoing<'a> {
+    /// Exchange (`""` for the default exchange).
+    pub exchange: &'a str,
+    /// Routing key.
+    pub routing_key: &'a str,
+    /// Body.
+    pub body: &'a [u8],
+    /// AMQP `message_id` (deduplication key).
+    pub message_id: &'a str,
+    /// AMQP `correlation_id`, copied from the job.
+    pub correlation_id: Option<&'a str>,
+    /// Extra headers.
+    pub headers: Option<FieldTable>,
+}
+
+/// Publish persistent + mandatory and wait for the broker's confirm. `Ok` only if the broker
+/// acked and did not return the message.
+pub async fn publish_confirmed(ch: &Channel, msg: Outgoing<'_>) -> Result<(), AmqpError> {
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(msg.message_id.into())
+        .with_timestamp(chrono::Utc::now().timestamp().try_into().unwrap_or(0));
+    if let Some(c) = msg.correlation_id {
+        props = props.with_correlation_id(c.into());
+    }
+    if let Some(h) = msg.headers {
+        props = props.with_headers(h);
+    }
+    let confirm = ch
+        .basic_publish(
+            msg.exchange.into(),
+            msg.routing_key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            msg.body,
+            props,
+        )
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(AmqpError::Unroutable {
+            exchange: msg.exchange.to_string(),
+            routing_key: msg.routing_key.to_string(),
+        }),
+        Confirmation::Nack(_) | Confirmation::NotRequested => Err(AmqpError::Nacked {
+            exchange: msg.exchange.to_string(),
+        }),
+    }
+}
+
+/// Read a non-negative integer header (any AMQP integer type).
+pub fn header_u32(props: &BasicProperties, name: &str) -> u32 {
+    let Some(headers) = props.headers() else {
+        return 0;
+    };
+    let v = headers.inner().get(&ShortString::from(name));
+    let n: i64 = match v {
+        Some(AMQPValue::ShortShortInt(v)) => i64::from(*v),
+        Some(AMQPValue::ShortShortUInt(v)) => i64::from(*v),
+        Some(AMQPValue::ShortInt(v)) => i64::from(*v),
+        Some(AMQPValue::ShortUInt(v)) => i64::from(*v),
+        Some(AMQPValue::LongInt(v)) => i64::from(*v),
+        Some(AMQPValue::LongUInt(v)) => i64::from(*v),
+        Some(AMQPValue::LongLongInt(v)) => *v,
+        _ => 0,
+    };
+    n.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Headers for a delayed retry.
+pub fn retry_headers(attempts: u32, retries: u32) -> FieldTable {
+    table(&[
+        (ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts))),
+        (RETRIES_HEADER, AMQPValue::LongLongInt(i64::from(retries))),
+    ])
+}

@@ -1,0 +1,138 @@
+//! Building and running the worker: the one `build` that `main` and the tests share.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::consumer::{self, Context};
+use crate::health::{self, Health};
+use crate::limiter::OcrLimiter;
+use crate::metrics::Metrics;
+use crate::ocr::ClovaClient;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::storage::S3Store;
+
+/// A built worker, ready to run.
+pub struct Application {
+    ctx: Context<S3Store, ClovaClient>,
+    http_addr: SocketAddr,
+    http_listener: tokio::net::TcpListener,
+}
+
+/// The pipeline with the real S3 and CLOVA clients, built from settings.
+pub fn pipeline(
+    settings: &Settings,
+    store: S3Store,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Pipeline<S3Store, ClovaClient>> {
+    let ocr = ClovaClient::new(
+        &settings.clova_ocr_invoke_url,
+        settings.clova_ocr_secret.clone(),
+        settings.request_mode,
+        Settings::secs(settings.call_timeout_secs),
+        Settings::secs(settings.connect_timeout_secs),
+    )
+    .context("building the OCR client")?;
+    let limiter = OcrLimiter::new(
+        settings.clova_ocr_rate_per_sec,
+        settings.clova_ocr_max_concurrency,
+    );
+    metrics.ocr_limit.set(i64::from(limiter.current_limit()));
+    metrics
+        .ocr_rate_share
+        .set(f64::from(settings.clova_ocr_rate_per_sec));
+    Ok(Pipeline {
+        store,
+        ocr,
+        limiter,
+        metrics,
+        config: PipelineConfig::from(settings),
+    })
+}
+
+impl Application {
+    /// Build with the S3 client from the standard AWS environment.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = S3Store::from_env(
+            settings.s3_force_path_style,
+            Settings::secs(settings.connect_timeout_secs),
+        )
+        .await;
+        Self::build_with(settings, store).await
+    }
+
+    /// Build with an explicit S3 client (tests point it at their own server).
+    pub async fn build_with(settings: Settings, store: S3Store) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let pipeline = pipeline(&settings, store, metrics.clone())?;
+        let http_listener = tokio::net::TcpListener::bind(settings.http_listen)
+            .await
+            .with_context(|| format!("binding the health server on {}", settings.http_listen))?;
+        let http_addr = http_listener.local_addr()?;
+        Ok(Application {
+            ctx: Context {
+                settings: Arc::new(settings),
+                pipeline: Arc::new(pipeline),
+                metrics,
+                health: Arc::new(Health::default()),
+                stop: CancellationToken::new(),
+            },
+            http_addr,
+            http_listener,
+        })
+    }
+
+    /// Address of the health/metrics server.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Readiness flags.
+    pub fn health(&self) -> Arc<Health> {
+        self.ctx.health.clone()
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.ctx.metrics.clone()
+    }
+
+    /// Run until `shutdown` is cancelled: serve health, consume, drain on shutdown.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            ctx, http_listener, ..
+        } = self;
+        let http_stop = CancellationToken::new();
+        let app = health::router(ctx.health.clone(), ctx.metrics.clone());
+        let stop = http_stop.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        let health = ctx.health.clone();
+        let sd = shutdown.clone();
+        tokio::spawn(async move {
+            sd.cancelled().await;
+            health.set_shutting_down();
+        });
+        let res = consumer::run(ctx, shutdown).await;
+        http_stop.cancel();
+        let _ = http.await;
+        res.map_err(Into::into)
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

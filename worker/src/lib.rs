@@ -1,0 +1,28 @@
+//! The passport OCR worker: RabbitMQ job → S3 image → CLOVA OCR → result or dead letter.
+//!
+//! # Layout
+//! - [`config`]: typed, layered settings (defaults, TOML file, environment/flags), validated.
+//! - [`app`]: `Application::build` (shared by `main` and the tests) and `run_until`.
+//! - [`consumer`]: broker sessions, one task per delivery, ack only after a confirmed outcome.
+//! - [`pipeline`]: one job: allow-list → fetch → format check → OCR with retries → normalize.
+//! - [`amqp`]: connecting, topology, confirmed mandatory publishing.
+//! - [`storage`]: the S3 edge ([`storage::ObjectStore`]).
+//! - [`ocr`]: the CLOVA edge ([`ocr::OcrApi`]).
+//! - [`limiter`]: calls-per-second and simultaneous-call limits, adaptive on 0025.
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`enqueue`]: backfill: list an S3 prefix and publish one job per object.
+//! - [`telemetry`]: logging.
+
+pub mod amqp;
+pub mod app;
+pub mod config;
+pub mod consumer;
+pub mod enqueue;
+pub mod health;
+pub mod limiter;
+pub mod metrics;
+pub mod ocr;
+pub mod pipeline;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,314 @@
+//! One job's work, from a validated [`Job`] to a [`ResultMessage`] or a classified
+//! [`JobError`]: allow-list, fetch, format check, OCR under the limiter with quick retries,
+//! normalization. No broker code here: the consumer decides what to do with the outcome, so
+//! tests and `ocr-worker process` drive this directly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use ocr_common::clova::{DocumentKind, InferResult};
+use ocr_common::failure::{Disposition, JobError};
+use ocr_common::format;
+use ocr_common::job::Job;
+use ocr_common::message::{OcrInfo, ResultMessage, SCHEMA_VERSION, Source};
+use ocr_common::normalize::normalize;
+
+use crate::config::Settings;
+use crate::limiter::OcrLimiter;
+use crate::metrics::Metrics;
+use crate::ocr::{OcrApi, OcrImage, OcrReply};
+use crate::storage::ObjectStore;
+
+/// The knobs the pipeline needs, taken from [`Settings`].
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Largest image.
+    pub max_image_bytes: u64,
+    /// Allowed buckets (empty: any).
+    pub allowed_buckets: Vec<String>,
+    /// Quick in-process retries of a transient error.
+    pub quick_retries: u32,
+    /// Backoff base.
+    pub retry_base: Duration,
+    /// Backoff cap, and cap of honoured Retry-After waits.
+    pub retry_max: Duration,
+    /// Pause after 0023.
+    pub quota_pause: Duration,
+    /// Paid attempts before giving up.
+    pub max_attempts: u32,
+}
+
+impl From<&Settings> for PipelineConfig {
+    fn from(s: &Settings) -> Self {
+        PipelineConfig {
+            max_image_bytes: s.max_image_bytes,
+            allowed_buckets: s.allowed_buckets.clone(),
+            quick_retries: s.quick_retries,
+            retry_base: Duration::from_millis(s.retry_base_ms),
+            retry_max: Duration::from_millis(s.retry_max_ms),
+            quota_pause: Settings::secs(s.quota_pause_secs),
+            max_attempts: s.max_attempts,
+        }
+    }
+}
+
+/// Fetch → OCR → normalize, generic over the object store and the OCR service.
+pub struct Pipeline<S, O> {
+    /// Where images come from.
+    pub store: S,
+    /// The OCR service.
+    pub ocr: O,
+    /// The quota guard shared by all jobs of this process.
+    pub limiter: Arc<OcrLimiter>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Knobs.
+    pub config: PipelineConfig,
+}
+
+/// An image in memory with what we know of its origin.
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    /// The OCR request image.
+    pub image: OcrImage,
+    /// Its source description.
+    pub source: Source,
+}
+
+impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
+    /// Run `job` to a result or an error. `attempts` holds the paid OCR calls so far (from
+    /// earlier deliveries) and is updated as calls are made, so a caller that cuts the job off
+    /// at its deadline still knows how many were paid.
+    pub async fn process(
+        &self,
+        job: &Job,
+        attempts: &AtomicU32,
+    ) -> Result<ResultMessage, JobError> {
+        if !self.config.allowed_buckets.is_empty()
+            && !self.config.allowed_buckets.iter().any(|b| b == &job.bucket)
+        {
+            return Err(JobError::BucketNotAllowed {
+                bucket: job.bucket.clone(),
+            });
+        }
+        let loaded = self.load(job).await?;
+        let reply = self.recognize(&loaded.image, attempts).await?;
+        build_result(
+            reply,
+            loaded.source,
+            job,
+            attempts.load(Ordering::Acquire),
+            chrono::Utc::now(),
+        )
+    }
+
+    /// Fetch the job's object (quick retries for transient store errors) and check its format.
+    pub async fn load(&self, job: &Job) -> Result<LoadedImage, JobError> {
+        let mut backoff = self.backoff();
+        let mut left = self.config.quick_retries;
+        let obj = loop {
+            match self
+                .store
+                .fetch(
+                    &job.bucket,
+                    &job.key,
+                    job.version_id.as_deref(),
+                    self.config.max_image_bytes,
+                )
+                .await
+            {
+                Err(e @ JobError::StorageTransient(_)) if left > 0 => {
+                    left -= 1;
+                    tracing::debug!(job_id = %job.job_id, error_kind = %e.kind(), "object store retry");
+                    tokio::time::sleep(backoff.next().unwrap_or(self.config.retry_max)).await;
+                }
+                other => break other?,
+            }
+        };
+        let fmt = format::inspect(&obj.bytes)?;
+        Ok(LoadedImage {
+            source: Source {
+                bucket: job.bucket.clone(),
+                key: job.key.clone(),
+                version_id: obj.version_id,
+                etag: obj.etag,
+                size_bytes: obj.bytes.len() as u64,
+                format: fmt,
+            },
+            image: OcrImage {
+                bytes: obj.bytes,
+                format: fmt,
+                name: job.job_id.clone(),
+            },
+        })
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.config.retry_base)
+            .with_max_delay(self.config.retry_max)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// Call OCR until it answers something final for this image. Quota answers (0025, 429,
+    /// 0023) wait and retry without using attempts; transient errors get `quick_retries`
+    /// in-process retries, then come back as `Err` for a delayed retry through the broker;
+    /// past `max_attempts` paid calls the error becomes [`JobError::RetriesExhausted`].
+    pub async fn recognize(
+        &self,
+        image: &OcrImage,
+        attempts: &AtomicU32,
+    ) -> Result<OcrReply, JobError> {
+        let mut backoff = self.backoff();
+        let mut quick_left = self.config.quick_retries;
+        loop {
+            let permit = self.limiter.acquire().await;
+            self.metrics
+                .limiter_wait
+                .observe(permit.waited.as_secs_f64());
+            self.metrics.ocr_in_flight.inc();
+            let res = self.ocr.recognize(image).await.and_then(check_reply);
+            self.metrics.ocr_in_flight.dec();
+            drop(permit);
+            self.metrics
+                .ocr_limit
+                .set(i64::from(self.limiter.current_limit()));
+            let err = match res {
+                Ok(reply) => {
+                    attempts.fetch_add(1, Ordering::AcqRel);
+                    self.limiter.on_success();
+                    self.metrics.ocr_call("ok");
+                    self.metrics
+                        .ocr_duration
+                        .observe(reply.duration.as_secs_f64());
+                    return Ok(reply);
+                }
+                Err(e) => e,
+            };
+            if err.is_paid_call() {
+                attempts.fetch_add(1, Ordering::AcqRel);
+            }
+            let label = err
+                .provider_code()
+                .map(str::to_string)
+                .unwrap_or_else(|| err.kind().as_str().to_string());
+            self.metrics.ocr_call(&label);
+            let cap = |d: Option<Duration>| d.map(|d| d.min(self.config.retry_max));
+            match err.disposition() {
+                Disposition::RateLimited { retry_after } => {
+                    self.metrics
+                        .ocr_throttled
+                        .get_or_create(&crate::metrics::ResultLabel { result: label })
+                        .inc();
+                    self.limiter.on_rate_limited(cap(retry_after));
+                    let wait = backoff.next().unwrap_or(self.config.retry_max);
+                    tokio::time::sleep(cap(retry_after).unwrap_or(wait).max(wait)).await;
+                }
+                Disposition::PauseQuota => {
+                    self.metrics
+                        .ocr_throttled
+                        .get_or_create(&crate::metrics::ResultLabel { result: label })
+                        .inc();
+                    tracing::warn!(
+                        pause_secs = self.config.quota_pause.as_secs_f64(),
+                        "OCR period quota reached (0023): pausing all OCR calls"
+                    );
+                    self.limiter.pause_for(self.config.quota_pause);
+                }
+                Disposition::Retry { retry_after } => {
+                    let paid = attempts.load(Ordering::Acquire);
+                    if paid >= self.config.max_attempts {
+                        return Err(JobError::RetriesExhausted {
+                            attempts: paid,
+                            last: Box::new(err),
+                        });
+                    }
+                    if quick_left == 0 {
+                        return Err(err);
+                    }
+                    quick_left -= 1;
+                    let wait = backoff.next().unwrap_or(self.config.retry_max);
+                    tokio::time::sleep(cap(retry_after).unwrap_or(wait).max(wait)).await;
+                }
+                Disposition::DeadLetter(_) | Disposition::Stop => return Err(err),
+            }
+        }
+    }
+}
+
+/// Turn a 200 answer into an error when it says FAILURE/ERROR or has no image.
+fn check_reply(reply: OcrReply) -> Result<OcrReply, JobError> {
+    let Some(img) = reply.response.images.first() else {
+        return Err(JobError::BadResponse("no image in the answer".into()));
+    };
+    match &img.infer_result {
+        InferResult::Success => Ok(reply),
+        InferResult::Failure => Err(JobError::Unrecognized),
+        InferResult::Error => Err(JobError::RecognitionError),
+        InferResult::Other(s) => Err(JobError::BadResponse(format!(
+            "unknown inferResult `{}`",
+            s.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
+/// Build the result record from a successful answer (pure; the clock is passed in).
+pub fn build_result(
+    reply: OcrReply,
+    source: Source,
+    job: &Job,
+    attempts: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ResultMessage, JobError> {
+    let img = reply
+        .response
+        .images
+        .into_iter()
+        .next()
+        .ok_or_else(|| JobError::BadResponse("no image in the answer".into()))?;
+    let card = img
+        .id_card
+        .ok_or_else(|| JobError::BadResponse("no idCard in a SUCCESS answer".into()))?;
+    let language = card
+        .meta
+        .as_ref()
+        .and_then(|m| m.estimated_language.clone());
+    let result = card
+        .result
+        .ok_or_else(|| JobError::BadResponse("no idCard.result in a SUCCESS answer".into()))?;
+    match result.document_kind() {
+        DocumentKind::Passport => {}
+        DocumentKind::Other(found) => return Err(JobError::WrongDocumentType { found }),
+        DocumentKind::Unknown => {
+            return Err(JobError::WrongDocumentType {
+                found: "unknown".into(),
+            });
+        }
+    }
+    let pp = result
+        .pp
+        .as_ref()
+        .ok_or_else(|| JobError::WrongDocumentType {
+            found: "no passport section".into(),
+        })?;
+    let record = normalize(pp, result.is_confident, now.date_naive());
+    Ok(ResultMessage {
+        schema_version: SCHEMA_VERSION,
+        job_id: job.job_id.clone(),
+        source,
+        record,
+        ocr: OcrInfo {
+            request_id: reply.request_id,
+            image_uid: img.uid,
+            inferred_language: language,
+            duration_ms: reply.duration.as_millis() as u64,
+        },
+        attempts,
+        metadata: job.metadata.clone(),
+        completed_at: now,
+    })
+}
