@@ -1292,7 +1292,9 @@ pub fn lookup(s: &str) -> Option<&'static str> {
         .find_map(|k| {
             TABLE
                 .iter()
-                .find(|(_, names)| names.iter().any(|n| key(n) == k))
+                .find(|(code, names)| {
+                    (k.len() == 3 && *code == k) || names.iter().any(|n| key(n) == k)
+                })
                 .map(|(code, _)| *code)
         })
 }

@@ -21,6 +21,8 @@ enum Command {
     S3(ocr_infra::s3::Args),
     /// Write synthetic passport images with embedded ground truth and a manifest.
     Samples(ocr_infra::samples::cli::Args),
+    /// Upload the files of a directory to s3://bucket/prefix (standard AWS_* settings).
+    Upload(ocr_infra::s3::upload::Args),
 }
 
 #[tokio::main]
@@ -34,5 +36,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Emulator(args) => ocr_infra::emulator::cli::run(args).await,
         Command::S3(args) => ocr_infra::s3::run(args).await,
         Command::Samples(args) => ocr_infra::samples::cli::run(args).await,
+        Command::Upload(args) => ocr_infra::s3::upload::run(args).await,
     }
 }

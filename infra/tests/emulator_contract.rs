@@ -532,7 +532,7 @@ async fn scenario_masked_like_the_vendor_example() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(truth.masked, true);
+    assert!(truth.masked);
 }
 
 #[tokio::test]

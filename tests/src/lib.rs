@@ -446,3 +446,286 @@ where
     }
     Ok(())
 }
+
+/// Validate `value` against `schemas/<name>.schema.json`; panics with every violation.
+pub fn assert_schema(name: &str, value: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(format!("{name}.schema.json"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name} schema violations: {errors:#?}");
+}
+
+/// Path of a workspace binary (`ocr-worker`, `ocr-infra`) next to this test executable.
+/// `scripts/test.sh` builds them before the tests.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port")
+}
+
+/// An `ocr-worker run` child process configured for a [`TestEnv`].
+pub struct WorkerProcess {
+    child: tokio::process::Child,
+    /// Health server address.
+    pub http_addr: SocketAddr,
+}
+
+impl TestEnv {
+    /// Environment for an `ocr-worker` process equivalent to [`TestEnv::settings_args`], plus
+    /// `extra` overrides (`OCR_...` names).
+    pub fn worker_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let p = &self.prefix;
+        let mut env: Vec<(String, String)> = vec![
+            ("AMQP_URL".into(), amqp_url()),
+            ("CLOVA_OCR_INVOKE_URL".into(), self.emulator.invoke_url()),
+            ("CLOVA_OCR_SECRET".into(), self.emulator.secret().to_string()),
+            ("CLOVA_OCR_RATE_PER_SEC".into(), "1000".into()),
+            ("CLOVA_OCR_MAX_CONCURRENCY".into(), "8".into()),
+            ("AWS_ENDPOINT_URL_S3".into(), self.s3.endpoint_url()),
+            ("AWS_ACCESS_KEY_ID".into(), self.s3.access_key().into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.s3.secret_key().into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("OCR_JOBS_QUEUE".into(), format!("{p}.jobs")),
+            ("OCR_POISON_QUEUE".into(), format!("{p}.jobs.poison")),
+            ("OCR_RESULTS_EXCHANGE".into(), format!("{p}.results")),
+            ("OCR_RESULTS_QUEUE".into(), format!("{p}.results")),
+            ("OCR_DEAD_EXCHANGE".into(), format!("{p}.dead")),
+            ("OCR_DEAD_QUEUE".into(), format!("{p}.dead")),
+            ("OCR_RETRY_DELAYS".into(), "200ms,400ms".into()),
+            ("OCR_QUEUE_EXPIRES_SECS".into(), "600".into()),
+            ("OCR_RETRY_BASE_MS".into(), "20".into()),
+            ("OCR_RETRY_MAX_MS".into(), "500".into()),
+            ("OCR_CALL_TIMEOUT_SECS".into(), "5".into()),
+            ("OCR_CONNECT_TIMEOUT_SECS".into(), "2".into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push(((*k).to_string(), v.clone()));
+        }
+        env
+    }
+
+    /// Start `ocr-worker run` as a child process and wait until it is ready.
+    pub async fn spawn_worker_process(
+        &self,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<WorkerProcess> {
+        let port = free_port();
+        let mut cmd = tokio::process::Command::new(binary("ocr-worker"));
+        cmd.arg("run")
+            .env_clear()
+            .envs(self.worker_env(extra))
+            .env("OCR_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let child = cmd.spawn()?;
+        let w = WorkerProcess {
+            child,
+            http_addr: format!("127.0.0.1:{port}").parse()?,
+        };
+        let probe = WorkerHandle {
+            shutdown: CancellationToken::new(),
+            task: None,
+            http_addr: w.http_addr,
+        };
+        probe.wait_ready(Duration::from_secs(30)).await?;
+        Ok(w)
+    }
+}
+
+impl WorkerProcess {
+    /// SIGKILL: no cleanup at all.
+    pub async fn kill9(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("already exited"))?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        Ok(self.child.wait().await?)
+    }
+
+    /// Scrape one metric value (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let probe = WorkerHandle {
+            shutdown: CancellationToken::new(),
+            task: None,
+            http_addr: self.http_addr,
+        };
+        probe
+            .metrics()
+            .await
+            .ok()
+            .and_then(|m| m.get(name).copied())
+            .unwrap_or(0.0)
+    }
+}
+
+/// Close the broker connections of the worker(s) of `env` from the broker side.
+pub fn close_worker_connections(env: &TestEnv) -> anyhow::Result<usize> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "rabbitmqctl list_connections failed");
+    let needle = format!("ocr-worker {}.jobs", env.prefix);
+    let mut closed = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.splitn(2, '\t');
+        let (Some(pid), Some(props)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        // 3.10 has no `user_provided_name` info item; the name is in the client properties.
+        if props.contains(&format!("\"{needle}\"")) {
+            let st = std::process::Command::new("rabbitmqctl")
+                .args(["-q", "close_connection", pid.trim(), "test: broker-side close"])
+                .status()?;
+            if st.success() {
+                closed += 1;
+            }
+        }
+    }
+    Ok(closed)
+}
+
+/// Consumes the results and dead-letter queues in the background for the whole test.
+pub struct Collector {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+    task: JoinHandle<()>,
+}
+
+impl TestEnv {
+    /// Start collecting outcomes (acking them) until the collector is dropped.
+    pub async fn collector(&self) -> anyhow::Result<Collector> {
+        let ch = self.conn.create_channel().await?;
+        ch.basic_qos(500, lapin::options::BasicQosOptions::default())
+            .await?;
+        let mut results = ch
+            .basic_consume(
+                format!("{}.results", self.prefix).as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut dead = ch
+            .basic_consume(
+                format!("{}.dead", self.prefix).as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (s, n) = (seen.clone(), notify.clone());
+        let task = tokio::spawn(async move {
+            let _ch = ch;
+            loop {
+                let (queue, next) = tokio::select! {
+                    d = results.next() => ("result", d),
+                    d = dead.next() => ("dead", d),
+                };
+                let Some(Ok(d)) = next else { return };
+                let _ = d.ack(BasicAckOptions::default()).await;
+                let body = serde_json::from_slice(&d.data).unwrap_or(Value::Null);
+                s.lock().expect("collector lock").push(Received {
+                    queue,
+                    body,
+                    message_id: d.properties.message_id().as_ref().map(|s| s.to_string()),
+                    correlation_id: d.properties.correlation_id().as_ref().map(|s| s.to_string()),
+                    routing_key: d.routing_key.to_string(),
+                });
+                n.notify_waiters();
+            }
+        });
+        Ok(Collector { seen, notify, task })
+    }
+}
+
+impl Collector {
+    /// Outcomes so far.
+    pub fn snapshot(&self) -> Vec<Received> {
+        self.seen.lock().expect("collector lock").clone()
+    }
+
+    /// Number of outcomes so far.
+    pub fn len(&self) -> usize {
+        self.seen.lock().expect("collector lock").len()
+    }
+
+    /// Whether nothing arrived yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Distinct message ids so far.
+    pub fn distinct(&self) -> usize {
+        let seen = self.seen.lock().expect("collector lock");
+        seen.iter()
+            .filter_map(|r| r.message_id.as_deref())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    /// Wait until `pred(self)` holds, woken by each new outcome; error after `timeout`.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Collector) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if pred(self) {
+                return Ok(());
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    anyhow::bail!("collector condition not met within {timeout:?} ({} outcomes, {} distinct)", self.len(), self.distinct());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -54,6 +54,7 @@ async fn happy_path(mode: RequestMode) {
         .await
         .unwrap();
     let meta = json!({"job_id":"job-jpg","bucket":BUCKET,"key":"a/two.png","metadata":{"tenant":"t1","n":[1,2]}});
+    assert_schema("job", &meta);
     env.publish_raw(&serde_json::to_vec(&meta).unwrap(), None, Some("corr-jpg"))
         .await
         .unwrap();
@@ -61,6 +62,7 @@ async fn happy_path(mode: RequestMode) {
     assert_eq!(got.len(), 2, "{got:?}");
     for r in &got {
         assert_eq!(r.queue, "result", "{:?}", r.body);
+        assert_schema("result", &r.body);
         assert_eq!(r.routing_key, "passport.succeeded");
         let id = r.body["job_id"].as_str().unwrap();
         assert_eq!(r.message_id.as_deref(), Some(id));
@@ -221,6 +223,7 @@ async fn every_dead_letter_kind() {
                 panic!("no outcome for {id}; message ids: {ids:?}")
             });
         assert_eq!(r.queue, "dead", "{id}: {:?}", r.body);
+        assert_schema("dead-letter", &r.body);
         assert_eq!(
             r.routing_key,
             format!("dead.{}", r.body["error"]["kind"].as_str().unwrap())

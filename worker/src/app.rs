@@ -66,6 +66,7 @@ impl Application {
 
     /// Build with an explicit S3 client (tests point it at their own server).
     pub async fn build_with(settings: Settings, store: S3Store) -> anyhow::Result<Self> {
+        settings.require_ocr()?;
         let metrics = Arc::new(Metrics::new());
         let pipeline = pipeline(&settings, store, metrics.clone())?;
         let http_listener = tokio::net::TcpListener::bind(settings.http_listen)
@@ -119,7 +120,17 @@ impl Application {
             sd.cancelled().await;
             health.set_shutting_down();
         });
+        // Share the domain's OCR limits with the other replicas (a no-op when turned off).
+        let presence = crate::presence::spawn(
+            &ctx.settings,
+            ctx.pipeline.limiter.clone(),
+            ctx.metrics.clone(),
+        );
         let res = consumer::run(ctx, shutdown).await;
+        // Our OCR calls are over: let the others take our share.
+        if let Some(p) = presence {
+            p.leave().await;
+        }
         http_stop.cancel();
         let _ = http.await;
         res.map_err(Into::into)

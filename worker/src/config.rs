@@ -60,6 +60,12 @@ pub struct Settings {
     pub clova_ocr_rate_per_sec: u32,
     /// Domain-wide simultaneous OCR calls.
     pub clova_ocr_max_concurrency: u32,
+    /// Fanout exchange where replicas sharing the domain's limits announce themselves
+    /// (empty: `<jobs_queue>.presence`).
+    pub presence_exchange: String,
+    /// Presence heartbeat period, milliseconds; 0 turns sharing off (this process then uses the
+    /// whole domain's limits).
+    pub presence_heartbeat_ms: u64,
 
     /// Work queue.
     pub jobs_queue: String,
@@ -131,6 +137,8 @@ impl Default for Settings {
             clova_ocr_secret: SecretString::from(""),
             clova_ocr_rate_per_sec: 10,
             clova_ocr_max_concurrency: 4,
+            presence_exchange: String::new(),
+            presence_heartbeat_ms: 500,
             jobs_queue: "ocr.jobs".into(),
             queue_type: QueueType::Quorum,
             delivery_limit: 50,
@@ -193,6 +201,15 @@ pub struct SettingsArgs {
     #[arg(long, env = "CLOVA_OCR_MAX_CONCURRENCY")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clova_ocr_max_concurrency: Option<u32>,
+    /// Fanout exchange where replicas sharing the OCR limits announce themselves
+    /// [default: <jobs_queue>.presence].
+    #[arg(long, env = "OCR_PRESENCE_EXCHANGE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_exchange: Option<String>,
+    /// Presence heartbeat period in milliseconds; 0 turns limit sharing off [default: 500].
+    #[arg(long, env = "OCR_PRESENCE_HEARTBEAT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_heartbeat_ms: Option<u64>,
 
     /// Work queue [default: ocr.jobs].
     #[arg(long, env = "OCR_JOBS_QUEUE")]
@@ -364,20 +381,8 @@ impl Settings {
     /// Check values that types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name: &str, why: &str| Err(ConfigError(format!("{name} {why}")));
-        let url = self.clova_ocr_invoke_url.trim();
-        if url.is_empty() {
-            return bad("CLOVA_OCR_INVOKE_URL (clova_ocr_invoke_url)", "is required");
-        }
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || reqwest::Url::parse(url).is_err()
-        {
-            return bad(
-                "CLOVA_OCR_INVOKE_URL (clova_ocr_invoke_url)",
-                "must be an http(s) URL",
-            );
-        }
-        if self.clova_ocr_secret.expose_secret().is_empty() {
-            return bad("CLOVA_OCR_SECRET (clova_ocr_secret)", "is required");
+        if !self.clova_ocr_invoke_url.trim().is_empty() {
+            self.require_ocr()?;
         }
         if self.clova_ocr_rate_per_sec == 0 {
             return bad(
@@ -423,6 +428,18 @@ impl Settings {
                 "must be >= 0",
             );
         }
+        if self.presence_heartbeat_ms != 0 && !(50..=60_000).contains(&self.presence_heartbeat_ms) {
+            return bad(
+                "OCR_PRESENCE_HEARTBEAT_MS (presence_heartbeat_ms)",
+                "must be 0 (sharing off) or 50 to 60000",
+            );
+        }
+        if self.presence_exchange.len() > 255 {
+            return bad(
+                "OCR_PRESENCE_EXCHANGE (presence_exchange)",
+                "must be at most 255 characters",
+            );
+        }
         if self.max_attempts == 0 {
             return bad("OCR_MAX_ATTEMPTS (max_attempts)", "must be > 0");
         }
@@ -447,6 +464,27 @@ impl Settings {
             if v.is_empty() || v.len() > 255 {
                 return bad(name, "must be 1 to 255 characters");
             }
+        }
+        Ok(())
+    }
+
+    /// Check the settings only OCR-calling commands need (`run`, `process`).
+    pub fn require_ocr(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, why: &str| Err(ConfigError(format!("{name} {why}")));
+        let url = self.clova_ocr_invoke_url.trim();
+        if url.is_empty() {
+            return bad("CLOVA_OCR_INVOKE_URL (clova_ocr_invoke_url)", "is required");
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || reqwest::Url::parse(url).is_err()
+        {
+            return bad(
+                "CLOVA_OCR_INVOKE_URL (clova_ocr_invoke_url)",
+                "must be an http(s) URL",
+            );
+        }
+        if self.clova_ocr_secret.expose_secret().is_empty() {
+            return bad("CLOVA_OCR_SECRET (clova_ocr_secret)", "is required");
         }
         Ok(())
     }
@@ -480,6 +518,15 @@ impl Settings {
             self.prefetch
         } else {
             (self.clova_ocr_max_concurrency.saturating_mul(2)).clamp(2, 256) as u16
+        }
+    }
+
+    /// The presence exchange actually used: configured, or `<jobs_queue>.presence`.
+    pub fn effective_presence_exchange(&self) -> String {
+        if self.presence_exchange.is_empty() {
+            format!("{}.presence", self.jobs_queue)
+        } else {
+            self.presence_exchange.clone()
         }
     }
 

@@ -398,7 +398,7 @@ async fn session<S: ObjectStore, O: OcrApi>(
     shutdown: &CancellationToken,
 ) -> Result<SessionEnd, AmqpError> {
     let s = &ctx.settings;
-    let conn = amqp::connect(&s.amqp_url, "ocr-worker").await?;
+    let conn = amqp::connect(&s.amqp_url, &format!("ocr-worker {}", s.jobs_queue)).await?;
     ctx.metrics.connections.inc();
     let result = session_on(ctx, &conn, shutdown).await;
     ctx.health.set_connected(false);

@@ -12,6 +12,7 @@
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`enqueue`]: backfill: list an S3 prefix and publish one job per object.
+//! - [`summary`]: read outcomes back and count them (demo, smoke tests).
 //! - [`telemetry`]: logging.
 
 pub mod amqp;
@@ -24,5 +25,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod ocr;
 pub mod pipeline;
+pub mod presence;
 pub mod storage;
+pub mod summary;
 pub mod telemetry;

@@ -1,34 +1,136 @@
-//! The OCR quota guard: a calls-per-second limit (`governor`, jittered so waiters do not
-//! stampede) and a cap on simultaneous calls (a semaphore), adapted AIMD-style to the domain's
-//! answers: a 0025/429 halves this process's concurrency and, with a Retry-After, pauses calls;
-//! successes win it back one slot at a time. A period-quota answer (0023) pauses all calls.
+//! The OCR quota guard of one process.
+//!
+//! Two limits, both a *share* of the domain's limits (see [`crate::presence`], which sets the
+//! share from the replicas it hears; without it a process has the whole domain):
+//!
+//! - **Calls per second**: a `governor` GCRA pacer at the share's rate (a whole number of
+//!   calls per second, minus a small safety margin), one call per period. Each call weighs
+//!   `k` fine cells so the pacer tolerates about [`RATE_TOLERANCE`] of timer lateness without
+//!   letting lateness accumulate, and waiters wake with a little jitter so they do not
+//!   stampede. The pacer never allows more than the share in any sliding second, so the
+//!   replicas' shares add up to at most the domain's rate.
+//! - **Simultaneous calls**: a FIFO semaphore whose permits in circulation follow
+//!   `min(share, aimd)`; extra permits are retired as calls end.
+//!
+//! On top of the share, an AIMD loop reacts to the domain's answers: a 0025/429 halves the
+//! concurrency and the rate (at most once per second) and honours any Retry-After as a pause;
+//! successes win them back gradually (one slot per `limit` successes, one eighth of the rate
+//! per four successes). A period-quota answer (0023) pauses all calls.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Jitter, Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+
+/// How early (relative to its ideal slot) the pacer lets a call go, absorbing timer lateness.
+pub const RATE_TOLERANCE: Duration = Duration::from_millis(2);
+/// Fraction of the share's rate left unused, so that tolerance and network delay never put
+/// one call too many in a sliding second.
+pub const RATE_MARGIN: f64 = 0.006;
+/// Granularity of the adaptive rate factor (the rate is `share × steps / RATE_STEPS`).
+pub const RATE_STEPS: u32 = 8;
+/// Random extra wait of a pacer waiter, so waiters do not all wake at once.
+const RATE_JITTER: Duration = Duration::from_micros(500);
+/// Successes that win back one step of the rate factor.
+const RATE_STEP_SUCCESSES: u32 = 4;
+/// AIMD ceiling meaning "not backing off".
+const NO_BACKOFF: u32 = u32::MAX;
+
+/// This process's share of the domain's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// Simultaneous calls.
+    pub concurrency: u32,
+    /// Calls per second.
+    pub rate_per_sec: u32,
+}
+
+/// Counters for reporting quota use (monotonic since start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterCounters {
+    /// Permits granted (calls started).
+    pub calls: u64,
+    /// Quota refusals reported through [`OcrLimiter::on_rate_limited`].
+    pub throttled: u64,
+    /// Total time callers waited for a permit, microseconds.
+    pub waited_us: u64,
+}
+
+struct Pacer {
+    limiter: DefaultDirectRateLimiter,
+    cells: NonZeroU32,
+    /// Calls per second this pacer lets through.
+    rate: f64,
+}
+
+impl Pacer {
+    /// A pacer for `rate` calls per second, primed so its first call is one period from now.
+    fn new(rate: f64) -> Pacer {
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let k = (period.as_secs_f64() / RATE_TOLERANCE.as_secs_f64())
+            .round()
+            .clamp(1.0, 10_000.0) as u32;
+        let cell = (period / k).max(Duration::from_nanos(1));
+        let cells = NonZeroU32::new(k).expect("k >= 1");
+        let burst = NonZeroU32::new(k + 1).expect("k + 1 >= 1");
+        let quota = Quota::with_period(cell)
+            .expect("cell period is non-zero")
+            .allow_burst(burst);
+        let limiter = RateLimiter::direct(quota);
+        // Priming: the previous pacer (if any) may just have let a call go.
+        let _ = limiter.check_n(cells);
+        Pacer {
+            limiter,
+            cells,
+            rate,
+        }
+    }
+}
+
+struct Inner {
+    share: Share,
+    /// AIMD concurrency ceiling ([`NO_BACKOFF`] when not backing off).
+    aimd: u32,
+    /// AIMD rate factor, in `1..=RATE_STEPS`.
+    rate_steps: u32,
+    /// Permits in circulation (held or available).
+    capacity: u32,
+    successes: u32,
+    rate_successes: u32,
+}
+
+impl Inner {
+    fn limit(&self) -> u32 {
+        self.share.concurrency.min(self.aimd)
+    }
+
+    fn rate(&self) -> f64 {
+        f64::from(self.share.rate_per_sec) * f64::from(self.rate_steps) / f64::from(RATE_STEPS)
+            * (1.0 - RATE_MARGIN)
+    }
+}
 
 /// Guard of this process's OCR calls.
 pub struct OcrLimiter {
-    rate: DefaultDirectRateLimiter,
-    jitter: Jitter,
+    domain: Share,
+    inner: Mutex<Inner>,
     slots: Arc<Semaphore>,
-    max: u32,
-    /// Permits currently in circulation (held or available).
-    capacity: AtomicU32,
-    /// Where AIMD wants `capacity` to be.
-    target: AtomicU32,
-    /// Successes since the last change of `target` (additive increase after `target` of them).
-    successes: AtomicU32,
+    pacer: RwLock<Option<Arc<Pacer>>>,
+    /// Bumped on every change of share or pacer; waiters re-check on it.
+    generation: watch::Sender<u64>,
     /// Time (ms since `epoch`) before which no call may start.
     paused_until_ms: AtomicU64,
     /// Time (ms since `epoch`) of the last multiplicative decrease (one per window).
     last_decrease_ms: AtomicU64,
     epoch: Instant,
+    calls: AtomicU64,
+    throttled: AtomicU64,
+    waited_us: AtomicU64,
+    in_flight: AtomicU32,
 }
 
 /// A slot for one OCR call; returned (or retired, after a decrease) on drop.
@@ -43,12 +145,10 @@ impl Drop for OcrPermit {
     fn drop(&mut self) {
         if let Some(p) = self.permit.take() {
             let l = &self.limiter;
-            let cap = l.capacity.load(Ordering::Acquire);
-            if cap > l.target.load(Ordering::Acquire)
-                && l.capacity
-                    .compare_exchange(cap, cap - 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
+            l.in_flight.fetch_sub(1, Ordering::AcqRel);
+            let mut inner = l.lock();
+            if inner.capacity > inner.limit() {
+                inner.capacity -= 1;
                 p.forget();
             }
         }
@@ -56,33 +156,112 @@ impl Drop for OcrPermit {
 }
 
 impl OcrLimiter {
-    /// A limiter for `rate_per_sec` calls per second and `max_concurrency` simultaneous calls.
+    /// A limiter for a domain of `rate_per_sec` calls per second and `max_concurrency`
+    /// simultaneous calls, holding the whole domain as its share (until
+    /// [`OcrLimiter::set_share`] says otherwise).
     pub fn new(rate_per_sec: u32, max_concurrency: u32) -> Arc<Self> {
-        let rate = NonZeroU32::new(rate_per_sec.max(1)).expect("max(1) is non-zero");
-        // Burst of one: calls are spaced evenly, so no one-second window ever sees more than
-        // the rate (a bursty start is what earns 0025s from a windowed quota).
-        let quota = Quota::per_second(rate).allow_burst(NonZeroU32::MIN);
-        let spacing = Duration::from_secs_f64(1.0 / f64::from(rate.get()));
-        let max = max_concurrency.max(1);
+        let domain = Share {
+            concurrency: max_concurrency.max(1),
+            rate_per_sec: rate_per_sec.max(1),
+        };
+        let inner = Inner {
+            share: domain,
+            aimd: NO_BACKOFF,
+            rate_steps: RATE_STEPS,
+            capacity: domain.concurrency,
+            successes: 0,
+            rate_successes: 0,
+        };
+        let pacer = Pacer::new(inner.rate());
         Arc::new(OcrLimiter {
-            rate: RateLimiter::direct(quota),
-            jitter: Jitter::up_to(spacing / 4),
-            slots: Arc::new(Semaphore::new(max as usize)),
-            max,
-            capacity: AtomicU32::new(max),
-            target: AtomicU32::new(max),
-            successes: AtomicU32::new(0),
+            domain,
+            slots: Arc::new(Semaphore::new(domain.concurrency as usize)),
+            inner: Mutex::new(inner),
+            pacer: RwLock::new(Some(Arc::new(pacer))),
+            generation: watch::Sender::new(0),
             paused_until_ms: AtomicU64::new(0),
             last_decrease_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            calls: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            waited_us: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
         })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Wait for a pause to end, a free slot and a rate token, in that order.
+    /// The domain's limits this limiter was built for.
+    pub fn domain(&self) -> Share {
+        self.domain
+    }
+
+    /// This process's share of the domain (before AIMD).
+    pub fn share(&self) -> Share {
+        self.lock().share
+    }
+
+    /// Set this process's share (clamped to the domain). Shrinking takes effect at once for
+    /// new calls (calls in flight finish; their slots are then retired); growing adds slots.
+    pub fn set_share(&self, share: Share) {
+        let share = Share {
+            concurrency: share.concurrency.min(self.domain.concurrency),
+            rate_per_sec: share.rate_per_sec.min(self.domain.rate_per_sec),
+        };
+        let mut inner = self.lock();
+        if inner.share == share {
+            return;
+        }
+        let rate_changed = inner.share.rate_per_sec != share.rate_per_sec;
+        inner.share = share;
+        if inner.aimd != NO_BACKOFF && inner.aimd >= share.concurrency {
+            inner.aimd = NO_BACKOFF;
+        }
+        self.apply_capacity(&mut inner);
+        if rate_changed {
+            self.rebuild_pacer(&inner);
+        }
+        drop(inner);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Bring the permits in circulation towards the current limit.
+    fn apply_capacity(&self, inner: &mut Inner) {
+        let limit = inner.limit();
+        if inner.capacity < limit {
+            self.slots.add_permits((limit - inner.capacity) as usize);
+            inner.capacity = limit;
+        }
+        while inner.capacity > limit {
+            match self.slots.try_acquire() {
+                Ok(p) => {
+                    p.forget();
+                    inner.capacity -= 1;
+                }
+                // The rest are held: retired when their calls end.
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn rebuild_pacer(&self, inner: &Inner) {
+        let rate = inner.rate();
+        let pacer = (rate > 0.0).then(|| Arc::new(Pacer::new(rate)));
+        *self.pacer.write().unwrap_or_else(|e| e.into_inner()) = pacer;
+    }
+
+    /// A receiver that changes whenever the share or the pacing changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Wait for a pause to end, a free slot and a rate slot, in that order.
     pub async fn acquire(self: &Arc<Self>) -> OcrPermit {
         let started = Instant::now();
         self.wait_pause().await;
@@ -92,13 +271,51 @@ impl OcrLimiter {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        self.rate.until_ready_with_jitter(self.jitter).await;
-        // A pause may have begun while we waited for the slot.
+        self.wait_rate().await;
+        // A pause may have begun while we waited.
         self.wait_pause().await;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let waited = started.elapsed();
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.waited_us
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
         OcrPermit {
             permit: Some(permit),
             limiter: self.clone(),
-            waited: started.elapsed(),
+            waited,
+        }
+    }
+
+    /// Take a slot from the current pacer; if the pacer changes meanwhile, start again on the
+    /// new one (the old one's slot is no longer ours to use).
+    async fn wait_rate(&self) {
+        let jitter = Jitter::up_to(RATE_JITTER);
+        let mut changes = self.generation.subscribe();
+        loop {
+            changes.mark_unchanged();
+            let pacer = self.pacer.read().unwrap_or_else(|e| e.into_inner()).clone();
+            match pacer {
+                Some(p) => {
+                    if p.limiter
+                        .until_n_ready_with_jitter(p.cells, jitter)
+                        .await
+                        .is_err()
+                    {
+                        // Cannot happen (burst > cells); fall back to one cell.
+                        p.limiter.until_ready_with_jitter(jitter).await;
+                    }
+                    if !changes.has_changed().unwrap_or(false) {
+                        return;
+                    }
+                    let current = self.pacer.read().unwrap_or_else(|e| e.into_inner());
+                    if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &p)) {
+                        return;
+                    }
+                }
+                None => {
+                    let _ = changes.changed().await;
+                }
+            }
         }
     }
 
@@ -124,9 +341,10 @@ impl OcrLimiter {
         self.paused_until_ms.load(Ordering::Acquire) > self.now_ms()
     }
 
-    /// The domain said "too many": halve concurrency (at most once per second) and honour
-    /// any Retry-After as a pause.
+    /// The domain said "too many" (0025 / 429): halve concurrency and rate (at most once per
+    /// second) and honour any Retry-After as a pause.
     pub fn on_rate_limited(&self, retry_after: Option<Duration>) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
         if let Some(d) = retry_after {
             self.pause_for(d);
         }
@@ -136,48 +354,111 @@ impl OcrLimiter {
             return;
         }
         self.last_decrease_ms.store(now.max(1), Ordering::Release);
-        let t = self.target.load(Ordering::Acquire);
-        self.target.store((t / 2).max(1), Ordering::Release);
-        self.successes.store(0, Ordering::Release);
+        let mut inner = self.lock();
+        inner.aimd = (inner.limit() / 2).max(1);
+        inner.successes = 0;
+        inner.rate_successes = 0;
+        let steps = (inner.rate_steps / 2).max(1);
+        let rate_changed = steps != inner.rate_steps;
+        inner.rate_steps = steps;
+        self.apply_capacity(&mut inner);
+        if rate_changed {
+            self.rebuild_pacer(&inner);
+        }
+        let (limit, rate) = (inner.limit(), inner.rate());
+        drop(inner);
+        self.generation.send_modify(|g| *g += 1);
+        tracing::info!(
+            concurrency = limit,
+            rate_per_sec = rate,
+            "OCR quota refusal: backing off"
+        );
     }
 
-    /// A call succeeded: after `target` successes in a row, allow one more slot.
+    /// A call succeeded: win back one slot per `limit` successes and one rate step per
+    /// four successes (counting from one second after the last decrease).
     pub fn on_success(&self) {
-        let t = self.target.load(Ordering::Acquire);
-        if t >= self.max {
+        // No increase within a second of a decrease: its effect is not yet known.
+        let last = self.last_decrease_ms.load(Ordering::Acquire);
+        if last != 0 && self.now_ms().saturating_sub(last) < 1000 {
             return;
         }
-        if self.successes.fetch_add(1, Ordering::AcqRel) + 1 >= t {
-            self.successes.store(0, Ordering::Release);
-            self.target.store(t + 1, Ordering::Release);
-            // Grow capacity back towards the target.
-            loop {
-                let cap = self.capacity.load(Ordering::Acquire);
-                if cap >= t + 1 {
-                    break;
+        let mut inner = self.lock();
+        let mut changed = false;
+        if inner.aimd != NO_BACKOFF {
+            inner.successes += 1;
+            if inner.successes >= inner.aimd {
+                inner.successes = 0;
+                inner.aimd += 1;
+                if inner.aimd >= inner.share.concurrency {
+                    inner.aimd = NO_BACKOFF;
                 }
-                if self
-                    .capacity
-                    .compare_exchange(cap, cap + 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    self.slots.add_permits(1);
-                    break;
-                }
+                self.apply_capacity(&mut inner);
+                changed = true;
             }
+        }
+        if inner.rate_steps < RATE_STEPS {
+            inner.rate_successes += 1;
+            if inner.rate_successes >= RATE_STEP_SUCCESSES {
+                inner.rate_successes = 0;
+                inner.rate_steps += 1;
+                self.rebuild_pacer(&inner);
+                changed = true;
+            }
+        }
+        drop(inner);
+        if changed {
+            self.generation.send_modify(|g| *g += 1);
         }
     }
 
-    /// Current concurrency target (this process's share).
+    /// Current concurrency limit: the share, or less while backing off.
     pub fn current_limit(&self) -> u32 {
-        self.target.load(Ordering::Acquire)
+        self.lock().limit()
     }
 
-    /// Calls in flight now.
+    /// Current paced rate, calls per second (share × adaptive factor × (1 − margin)).
+    pub fn current_rate(&self) -> f64 {
+        self.pacer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0.0, |p| p.rate)
+    }
+
+    /// Whether AIMD is currently holding the limits below the share.
+    pub fn is_backing_off(&self) -> bool {
+        let inner = self.lock();
+        inner.aimd != NO_BACKOFF || inner.rate_steps < RATE_STEPS
+    }
+
+    /// Calls in flight now (permits granted and not yet dropped).
     pub fn in_flight(&self) -> u32 {
-        self.capacity
-            .load(Ordering::Acquire)
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Slots taken now: calls in flight plus callers holding a slot while they wait for the
+    /// rate.
+    pub fn held(&self) -> u32 {
+        let inner = self.lock();
+        inner
+            .capacity
             .saturating_sub(self.slots.available_permits() as u32)
+    }
+
+    /// Prefetch that keeps this process busy without hoarding: twice its concurrency share
+    /// (at least 1; AMQP's 0 would mean "unlimited").
+    pub fn prefetch_hint(&self) -> u16 {
+        (self.share().concurrency.saturating_mul(2)).clamp(1, 256) as u16
+    }
+
+    /// Monotonic counters for reporting.
+    pub fn counters(&self) -> LimiterCounters {
+        LimiterCounters {
+            calls: self.calls.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            waited_us: self.waited_us.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -185,7 +466,7 @@ impl OcrLimiter {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn caps_concurrency_and_adapts() {
         let l = OcrLimiter::new(1000, 4);
         let mut held = Vec::new();
@@ -200,25 +481,65 @@ mod tests {
         assert!(!fifth.is_finished());
         l.on_rate_limited(None);
         assert_eq!(l.current_limit(), 2);
+        // Pretend the decrease was over a second ago.
+        l.last_decrease_ms.store(0, Ordering::Release);
+        assert!(l.is_backing_off());
         // Dropping permits retires them until capacity meets the target.
         held.clear();
         let _fifth = fifth.await.unwrap();
         assert!(l.in_flight() <= 2);
-        // Successes grow it back by one per `target` successes.
+        // Successes grow it back by one per `limit` successes.
         for _ in 0..2 {
             l.on_success();
         }
         assert_eq!(l.current_limit(), 3);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn pauses_hold_calls_back() {
         let l = OcrLimiter::new(1000, 2);
-        l.pause_for(Duration::from_secs(5));
+        l.pause_for(Duration::from_millis(300));
         assert!(l.is_paused());
         let start = Instant::now();
         let p = l.acquire().await;
-        assert!(start.elapsed() >= Duration::from_secs(5));
-        assert!(p.waited >= Duration::from_secs(5));
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(p.waited >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn a_zero_share_blocks_until_granted() {
+        let l = OcrLimiter::new(100, 4);
+        l.set_share(Share {
+            concurrency: 0,
+            rate_per_sec: 0,
+        });
+        assert_eq!(l.current_limit(), 0);
+        assert_eq!(l.current_rate(), 0.0);
+        let l2 = l.clone();
+        let waiter = tokio::spawn(async move { l2.acquire().await.waited });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished());
+        l.set_share(Share {
+            concurrency: 2,
+            rate_per_sec: 50,
+        });
+        waiter.await.unwrap();
+        assert_eq!(l.current_limit(), 2);
+        assert_eq!(l.prefetch_hint(), 4);
+    }
+
+    #[tokio::test]
+    async fn paces_within_the_share_in_any_second() {
+        // 20 calls/s: 21 calls must span more than one second.
+        let l = OcrLimiter::new(20, 4);
+        let start = std::time::Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            drop(l.acquire().await);
+            times.push(start.elapsed());
+        }
+        let span = times[20] - times[0];
+        assert!(span >= Duration::from_millis(1000), "{span:?}");
+        assert!(span < Duration::from_millis(1100), "{span:?}");
     }
 }

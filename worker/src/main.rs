@@ -11,7 +11,7 @@ use ocr_worker::config::{Settings, SettingsArgs};
 use ocr_worker::metrics::Metrics;
 use ocr_worker::ocr::OcrImage;
 use ocr_worker::storage::S3Store;
-use ocr_worker::{enqueue, telemetry};
+use ocr_worker::{enqueue, summary, telemetry};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,17 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Take outcomes off the results and dead-letter queues until N arrived; print counts.
+    Summary {
+        /// Outcomes to wait for.
+        #[arg(long)]
+        expect: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
 }
 
 fn split_s3(url: &str) -> Option<(&str, &str)> {
@@ -66,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (Command::Run { settings }
     | Command::Process { settings, .. }
-    | Command::Enqueue { settings, .. }) = &cli.command;
+    | Command::Enqueue { settings, .. }
+    | Command::Summary { settings, .. }) = &cli.command;
     let settings: Settings = match settings.load() {
         Ok(s) => s,
         Err(e) => {
@@ -74,6 +86,12 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    if matches!(cli.command, Command::Run { .. } | Command::Process { .. })
+        && let Err(e) = settings.require_ocr()
+    {
+        eprintln!("ocr-worker: {e}");
+        std::process::exit(2);
+    }
     telemetry::init(settings.log_format);
     match cli.command {
         Command::Run { .. } => {
@@ -89,6 +107,19 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown).await
         }
         Command::Process { target, .. } => process(settings, &target).await,
+        Command::Summary {
+            expect,
+            timeout_secs,
+            ..
+        } => {
+            let s = summary::collect(&settings, expect, std::time::Duration::from_secs(timeout_secs))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            if s.outcomes < expect {
+                anyhow::bail!("only {} of {expect} outcomes arrived in time", s.outcomes);
+            }
+            Ok(())
+        }
         Command::Enqueue {
             target,
             start_after,

@@ -74,8 +74,7 @@ fn pad(s: &str, len: usize) -> String {
 }
 
 fn mrz_text(s: &str) -> String {
-    s.trim()
-        .split_whitespace()
+    s.split_whitespace()
         .collect::<Vec<_>>()
         .join("<")
         .replace(['-', '\''], "<")

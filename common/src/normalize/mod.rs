@@ -269,7 +269,7 @@ impl Out {
     }
 
     /// Put the MRZ value into a field: fills a gap (warned) or replaces a visual value.
-    fn from_mrz(&mut self, name: &str, value: String) {
+    fn set_from_mrz(&mut self, name: &str, value: String) {
         if let Some(ev) = self.fields.get_mut(name) {
             if ev.masked {
                 return;
@@ -395,7 +395,7 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
                 .map(|(f, _)| (*f).to_owned())
                 .collect();
             checks.mrz_matches_visual =
-                (!compared.is_empty()).then(|| checks.mismatches.is_empty());
+                (!compared.is_empty()).then_some(checks.mismatches.is_empty());
             for f in &checks.mismatches {
                 out.warn(codes::MRZ_MISMATCH, Some(f));
             }
@@ -522,18 +522,18 @@ fn apply_mrz(out: &mut Out, r: &Td3Record) {
             .value(name)
             .is_some_and(|v| country::lookup(&v).is_some());
         if !visual_known && r.field_ok(field) && country::is_code(code) {
-            out.from_mrz(name, code.clone());
+            out.set_from_mrz(name, code.clone());
         }
     }
     if !r.is_valid() {
         return;
     }
-    out.from_mrz("number", f.number.clone());
+    out.set_from_mrz("number", f.number.clone());
     if let Some(d) = r.birth_date {
-        out.from_mrz("birth_date", d.format("%Y-%m-%d").to_string());
+        out.set_from_mrz("birth_date", d.format("%Y-%m-%d").to_string());
     }
     if let Some(d) = r.expiry_date {
-        out.from_mrz("expiry_date", d.format("%Y-%m-%d").to_string());
+        out.set_from_mrz("expiry_date", d.format("%Y-%m-%d").to_string());
     }
     let sex = Sex::from_mrz(f.sex).map(|s| s.as_str().to_owned());
     for (name, value) in [
@@ -545,7 +545,7 @@ fn apply_mrz(out: &mut Out, r: &Td3Record) {
         if let Some(v) = value.filter(|v| !v.is_empty())
             && !has_clean(out, name)
         {
-            out.from_mrz(name, v);
+            out.set_from_mrz(name, v);
         }
     }
 }

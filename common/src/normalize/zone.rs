@@ -23,10 +23,15 @@ pub(super) struct Zone {
     pub line2: FieldEvidence,
 }
 
-type Option_<'a> = (Option<&'a Candidate>, &'a str);
+/// A line reading: the candidate it came from and the text.
+type Reading<'a> = (Option<&'a Candidate>, &'a str);
+/// Ranking of a parsed pair (see the module docs).
+type Score = (bool, isize, isize, f64);
+/// The best pair so far.
+type Best<'a> = (Td3Record, Reading<'a>, Reading<'a>, Score);
 
-fn options(cands: &[Candidate]) -> Vec<Option_<'_>> {
-    let mut out: Vec<Option_<'_>> = cands
+fn options(cands: &[Candidate]) -> Vec<Reading<'_>> {
+    let mut out: Vec<Reading<'_>> = cands
         .iter()
         .flat_map(|c| sources(c).into_iter().map(move |s| (Some(c), s)))
         .collect();
@@ -36,7 +41,7 @@ fn options(cands: &[Candidate]) -> Vec<Option_<'_>> {
     out
 }
 
-fn score(r: &Td3Record, a: Option<&Candidate>, b: Option<&Candidate>) -> (bool, isize, isize, f64) {
+fn score(r: &Td3Record, a: Option<&Candidate>, b: Option<&Candidate>) -> Score {
     let conf = |c: Option<&Candidate>| c.and_then(|c| c.confidence_score).unwrap_or(0.0);
     (
         r.is_valid(),
@@ -46,7 +51,7 @@ fn score(r: &Td3Record, a: Option<&Candidate>, b: Option<&Candidate>) -> (bool, 
     )
 }
 
-fn better(a: &(bool, isize, isize, f64), b: &(bool, isize, isize, f64)) -> bool {
+fn better(a: &Score, b: &Score) -> bool {
     (a.0, a.1, a.2)
         .cmp(&(b.0, b.1, b.2))
         .then(a.3.total_cmp(&b.3))
@@ -76,12 +81,7 @@ pub(super) fn read(mrz1: &[Candidate], mrz2: &[Candidate], ctx: &DateContext) ->
     if o1[0].0.is_none() && o2[0].0.is_none() {
         return None;
     }
-    let mut best: Option<(
-        Td3Record,
-        Option_<'_>,
-        Option_<'_>,
-        (bool, isize, isize, f64),
-    )> = None;
+    let mut best: Option<Best<'_>> = None;
     for a in &o1 {
         for b in &o2 {
             let r = parse_td3(a.1, b.1, ctx);

@@ -20,6 +20,14 @@ pub struct Args {
     /// JSON configuration file (fields of EmulatorConfig; flags below override it).
     #[arg(long, env = "CLOVA_EMULATOR_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Settings overriding the file (boxed: keeps the subcommand enum small).
+    #[command(flatten)]
+    pub settings: Box<Settings>,
+}
+
+/// Individual settings of `ocr-infra emulator`, each overriding the configuration file.
+#[derive(clap::Args)]
+pub struct Settings {
     /// Expected X-OCR-SECRET value (default "local-secret").
     #[arg(long, env = "CLOVA_EMULATOR_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -75,7 +83,11 @@ impl std::fmt::Debug for Args {
             .field("config", &self.config)
             .field(
                 "secret",
-                &self.secret.as_ref().map(|_| super::config::REDACTED),
+                &self
+                    .settings
+                    .secret
+                    .as_ref()
+                    .map(|_| super::config::REDACTED),
             )
             .finish_non_exhaustive()
     }
@@ -93,32 +105,33 @@ impl Args {
             }
             None => EmulatorConfig::default(),
         };
+        let a = &self.settings;
         fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
             if let Some(v) = value {
                 *slot = v.clone();
             }
         }
-        set(&mut c.secret, &self.secret);
-        set(&mut c.domain_id, &self.domain_id);
-        set(&mut c.invoke_key, &self.invoke_key);
-        set(&mut c.max_image_bytes, &self.max_image_bytes);
-        if self.max_concurrency.is_some() {
-            c.max_concurrency = self.max_concurrency;
+        set(&mut c.secret, &a.secret);
+        set(&mut c.domain_id, &a.domain_id);
+        set(&mut c.invoke_key, &a.invoke_key);
+        set(&mut c.max_image_bytes, &a.max_image_bytes);
+        if a.max_concurrency.is_some() {
+            c.max_concurrency = a.max_concurrency;
         }
-        if self.rate_per_sec.is_some() {
-            c.rate_per_sec = self.rate_per_sec;
+        if a.rate_per_sec.is_some() {
+            c.rate_per_sec = a.rate_per_sec;
         }
-        if self.period_quota.is_some() {
-            c.period_quota = self.period_quota;
+        if a.period_quota.is_some() {
+            c.period_quota = a.period_quota;
         }
-        set(&mut c.latency, &self.latency);
-        set(&mut c.faults.error_0500, &self.fault_rate_0500);
-        set(&mut c.faults.error_0501, &self.fault_rate_0501);
-        set(&mut c.faults.hang, &self.fault_rate_hang);
-        set(&mut c.faults.drop_connection, &self.fault_rate_drop);
-        set(&mut c.faults.gateway_502, &self.fault_rate_502);
-        set(&mut c.faults.gateway_503, &self.fault_rate_503);
-        set(&mut c.faults.hang_ms, &self.hang_ms);
+        set(&mut c.latency, &a.latency);
+        set(&mut c.faults.error_0500, &a.fault_rate_0500);
+        set(&mut c.faults.error_0501, &a.fault_rate_0501);
+        set(&mut c.faults.hang, &a.fault_rate_hang);
+        set(&mut c.faults.drop_connection, &a.fault_rate_drop);
+        set(&mut c.faults.gateway_502, &a.fault_rate_502);
+        set(&mut c.faults.gateway_503, &a.fault_rate_503);
+        set(&mut c.faults.hang_ms, &a.hang_ms);
         c.validate()?;
         Ok(c)
     }
@@ -160,4 +173,48 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("emulator shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn flags_build_the_config_and_debug_hides_the_secret() {
+        let cli = Cli::try_parse_from([
+            "emulator",
+            "--secret",
+            "top-secret",
+            "--max-concurrency",
+            "3",
+            "--rate-per-sec",
+            "50",
+            "--latency",
+            "jitter:100+-50",
+            "--fault-rate-0500",
+            "0.1",
+            "--fault-rate-drop",
+            "0.05",
+        ])
+        .unwrap();
+        let config = cli.args.to_config().unwrap();
+        assert_eq!(config.secret, "top-secret");
+        assert_eq!(config.max_concurrency, Some(3));
+        assert_eq!(config.rate_per_sec, Some(50));
+        assert_eq!(config.faults.error_0500, 0.1);
+        assert_eq!(config.faults.drop_connection, 0.05);
+        assert_eq!(config.latency.to_string(), "jitter:100+-50");
+        assert!(!format!("{:?}", cli.args).contains("top-secret"));
+        assert!(!format!("{config:?}").contains("top-secret"));
+        let bad = Cli::try_parse_from(["emulator", "--fault-rate-0500", "2"]).unwrap();
+        assert!(bad.args.to_config().is_err());
+        assert!(Cli::try_parse_from(["emulator", "--latency", "soon"]).is_err());
+    }
 }

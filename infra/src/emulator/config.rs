@@ -244,8 +244,10 @@ impl Latency {
                 bad("tail probability must be in 0..1")
             }
             Latency::LogNormal { median_ms, sigma }
-                if !(median_ms.is_finite() && median_ms >= 0.0)
-                    || !(sigma.is_finite() && sigma >= 0.0) =>
+                if !(median_ms.is_finite()
+                    && median_ms >= 0.0
+                    && sigma.is_finite()
+                    && sigma >= 0.0) =>
             {
                 bad("median and sigma must be finite and >= 0")
             }
@@ -258,9 +260,9 @@ impl Latency {
         let ms = match *self {
             Latency::Fixed { ms } => ms,
             Latency::Uniform { min_ms, max_ms } => rng.random_range(min_ms..=max_ms.max(min_ms)),
-            Latency::Jitter { mean_ms, jitter_ms } => {
-                rng.random_range(mean_ms.saturating_sub(jitter_ms)..=mean_ms + jitter_ms)
-            }
+            Latency::Jitter { mean_ms, jitter_ms } => rng.random_range(
+                mean_ms.saturating_sub(jitter_ms)..=mean_ms.saturating_add(jitter_ms),
+            ),
             Latency::Tail {
                 base_ms,
                 probability,

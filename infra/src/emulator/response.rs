@@ -394,16 +394,16 @@ const GIVEN_NAME: Slot = slot(187.23215, 481.8107, 11.85806, 7.756_76);
 const NATIONALITY: Slot = slot(187.74973, 568.4555, 10.32885, 3.344_09);
 const BIRTH_DATE: Slot = slot(186.60803, 534.8598, 13.10626, 5.0);
 const SEX: Slot = slot(187.23215, 558.57587, 6.86523, 16.85089);
-const ISSUE_DATE: Slot = slot(187.23215, 594.7741, 10.60980, 5.0);
+const ISSUE_DATE: Slot = slot(187.23215, 594.7741, 10.6098, 5.0);
 const EXPIRE_DATE: Slot = slot(328.28036, 594.15, 11.2339, 5.0);
 const AUTHORITY: Slot = slot(328.28036, 569.8098, 8.1134, 1.687_40);
-const FULL_NAME_KOR: Slot = slot(186.60803, 506.775, 15.60270, 12.274_11);
+const FULL_NAME_KOR: Slot = slot(186.60803, 506.775, 15.6027, 12.274_11);
 const MRZ1: Slot = Slot {
-    width: Some(452.47767),
+    width: Some(452.4777),
     ..slot(32.45357, 638.4616, 12.4821, 0.0)
 };
 const MRZ2: Slot = Slot {
-    width: Some(454.34992),
+    width: Some(454.3499),
     ..slot(31.829464, 663.42584, 14.35446, 0.0)
 };
 

@@ -133,6 +133,8 @@ pub(crate) struct Plan {
     pub noise: f32,
     /// JPEG quality (ignored for PNG).
     pub jpeg_quality: u8,
+    /// Encode as 8-bit grayscale (a grayscale scan) instead of RGB. PNG only.
+    pub gray: bool,
 }
 
 impl Plan {
@@ -140,6 +142,7 @@ impl Plan {
         px_per_mm: DEFAULT_PX_PER_MM,
         noise: DEFAULT_NOISE,
         jpeg_quality: DEFAULT_JPEG_QUALITY,
+        gray: false,
     };
 }
 
@@ -224,24 +227,38 @@ fn finish(
 ) -> Result<Vec<u8>, SampleError> {
     let mut img = page.clone();
     add_noise(&mut img, plan.noise, seed);
-    encode(&img, format, plan.jpeg_quality)
+    encode(&img, format, plan)
 }
 
-/// Encode an RGB image.
-fn encode(img: &RgbImage, format: SampleFormat, jpeg_quality: u8) -> Result<Vec<u8>, SampleError> {
+/// Encode an RGB image as the plan says.
+fn encode(img: &RgbImage, format: SampleFormat, plan: Plan) -> Result<Vec<u8>, SampleError> {
     let mut out = Vec::new();
     match format {
         SampleFormat::Png => {
-            PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-                .write_image(
+            let enc = PngEncoder::new_with_quality(
+                &mut out,
+                CompressionType::Default,
+                FilterType::Adaptive,
+            );
+            if plan.gray {
+                let luma = image::DynamicImage::ImageRgb8(img.clone()).into_luma8();
+                enc.write_image(
+                    luma.as_raw(),
+                    img.width(),
+                    img.height(),
+                    ExtendedColorType::L8,
+                )?;
+            } else {
+                enc.write_image(
                     img.as_raw(),
                     img.width(),
                     img.height(),
                     ExtendedColorType::Rgb8,
                 )?;
+            }
         }
         SampleFormat::Jpeg => {
-            JpegEncoder::new_with_quality(&mut out, jpeg_quality).write_image(
+            JpegEncoder::new_with_quality(&mut out, plan.jpeg_quality).write_image(
                 img.as_raw(),
                 img.width(),
                 img.height(),
@@ -252,30 +269,36 @@ fn encode(img: &RgbImage, format: SampleFormat, jpeg_quality: u8) -> Result<Vec<
     Ok(out)
 }
 
-/// Starting point of the size search for a target: a resolution that grows with the target
-/// (bigger files are higher-resolution scans) and a noise level in the middle of its range.
+/// Starting point of the size search for a target. The resolution grows with the target (bigger
+/// files are higher-resolution scans) so that the clean page comes out somewhat below it; noise
+/// then fills the rest. Small PNG targets are grayscale scans.
 fn initial_plan(format: SampleFormat, target: usize) -> Plan {
-    let mb = target as f32 / 1_000_000.0;
-    match format {
-        SampleFormat::Png => Plan {
-            px_per_mm: (9.0 * mb.powf(0.3)).clamp(MIN_PX_PER_MM, MAX_PX_PER_MM),
-            noise: 3.0,
-            jpeg_quality: DEFAULT_JPEG_QUALITY,
-        },
-        SampleFormat::Jpeg => Plan {
-            px_per_mm: (11.0 * mb.powf(0.3)).clamp(MIN_PX_PER_MM, MAX_PX_PER_MM),
-            noise: 6.0,
-            jpeg_quality: if target >= 1_000_000 { 95 } else { 90 },
-        },
+    // Approximate clean-page sizes at MIN_PX_PER_MM, measured.
+    let (clean_at_min, gray, jpeg_quality) = match format {
+        SampleFormat::Png if target < 250_000 => (92_000.0, true, DEFAULT_JPEG_QUALITY),
+        SampleFormat::Png => (173_000.0, false, DEFAULT_JPEG_QUALITY),
+        SampleFormat::Jpeg if target >= 1_000_000 => (178_000.0, false, 95),
+        SampleFormat::Jpeg => (116_000.0, false, DEFAULT_JPEG_QUALITY),
+    };
+    let ratio = target as f32 / clean_at_min;
+    Plan {
+        px_per_mm: (MIN_PX_PER_MM * ratio.powf(0.35)).clamp(MIN_PX_PER_MM, MAX_PX_PER_MM),
+        noise: 0.0,
+        jpeg_quality,
+        gray,
     }
 }
 
 /// Search for an encoding whose size, once the truth is embedded, lands in `lo..=hi`, aiming
 /// at `aim`.
 ///
-/// The page is drawn once per resolution; the noise amplitude is searched by bracketing in log
-/// space (file size grows monotonically with noise). When even no noise is too big, or the most
-/// noise too small, the resolution is changed and the search restarts.
+/// 1. Encode the clean page at the initial resolution. Too big: lower the resolution (then the
+///    JPEG quality) and retry.
+/// 2. Too small: the missing bytes are made up with scan noise. How many bytes per pixel a noise
+///    level costs is calibrated on a small noise-only tile (cheap), so one full encode at the
+///    chosen level usually gets close.
+/// 3. Fine-tune with the resolution: at a fixed noise level the size is about proportional to
+///    the pixel count.
 fn search(
     truth: &Truth,
     format: SampleFormat,
@@ -284,14 +307,12 @@ fn search(
     hi: usize,
     seed: u64,
 ) -> Result<Vec<u8>, SampleError> {
-    const MAX_EVALS: usize = 24;
+    const MAX_EVALS: usize = 12;
     let mut plan = initial_plan(format, aim);
-    let mut overhead: Option<usize> = None;
     let mut page = draw_page(truth, plan.px_per_mm)?;
-    // Bracket on noise: (noise, size) known to be below / above the window.
-    let mut below: Option<(f32, usize)> = None;
-    let mut above: Option<(f32, usize)> = None;
-    let mut best: Option<Vec<u8>> = None;
+    let mut overhead: Option<usize> = None;
+    let mut best: Option<(usize, Vec<u8>)> = None;
+    let mut noise_chosen = false;
     for _ in 0..MAX_EVALS {
         let bytes = finish(&page, format, plan, seed)?;
         let extra = match overhead {
@@ -302,59 +323,47 @@ fn search(
         if (lo..=hi).contains(&size) {
             return Ok(bytes);
         }
-        let closer = best
+        if best
             .as_ref()
-            .is_none_or(|b| dist(b.len() + extra, aim) > dist(size, aim));
-        if closer {
-            best = Some(bytes);
+            .is_none_or(|(b, _)| dist(*b, aim) > dist(size, aim))
+        {
+            best = Some((size, bytes));
         }
-        if size < lo {
-            below = Some((plan.noise, size));
+        let pixels = page.width() as f32 * page.height() as f32;
+        if size < lo && !noise_chosen && plan.noise < MAX_NOISE {
+            // Add noise worth the missing bytes per pixel.
+            let need = (aim - size) as f32 / pixels + noise_cost(format, plan, plan.noise)?;
+            plan.noise = noise_for_cost(format, plan, need)?;
+            noise_chosen = true;
+            continue;
+        }
+        // Resolution: size ~ pixels when noise dominates, ~ resolution^1.1 for a clean page.
+        let exponent = if plan.noise > 0.0 { 0.5 } else { 0.9 };
+        let factor = (aim as f32 / size as f32).powf(exponent);
+        let scale = (plan.px_per_mm * factor).clamp(MIN_PX_PER_MM, MAX_PX_PER_MM);
+        if (scale - plan.px_per_mm).abs() >= 0.01 {
+            plan.px_per_mm = scale;
+            page = draw_page(truth, plan.px_per_mm)?;
+            continue;
+        }
+        // At a resolution limit.
+        if size > hi && plan.noise > 0.0 {
+            plan.noise = (plan.noise * 0.6 * (aim as f32 / size as f32)).max(0.0);
+            if plan.noise < 0.05 {
+                plan.noise = 0.0;
+            }
+        } else if size > hi && format == SampleFormat::Jpeg && plan.jpeg_quality > 50 {
+            plan.jpeg_quality = plan.jpeg_quality.saturating_sub(10).max(50);
+        } else if size > hi && format == SampleFormat::Png && !plan.gray {
+            plan.gray = true;
+        } else if size < lo && plan.noise < MAX_NOISE {
+            let need = (aim - size) as f32 / pixels + noise_cost(format, plan, plan.noise)?;
+            plan.noise = noise_for_cost(format, plan, need)?.max(plan.noise * 1.2 + 0.1);
         } else {
-            above = Some((plan.noise, size));
-        }
-        let next_noise = match (below, above) {
-            (Some((n0, s0)), Some((n1, s1))) => {
-                // Interpolate in log(size) between the bracket ends, kept inside them.
-                let (l0, l1, la) = ((s0 as f32).ln(), (s1 as f32).ln(), (aim as f32).ln());
-                let t = ((la - l0) / (l1 - l0)).clamp(0.15, 0.85);
-                Some(n0 + t * (n1 - n0))
-            }
-            (Some((n0, _)), None) if n0 < MAX_NOISE => Some(if n0 < 1.0 {
-                2.0
-            } else {
-                (n0 * 2.0).min(MAX_NOISE)
-            }),
-            (None, Some((n1, _))) if n1 > 0.0 => Some(if n1 <= 1.0 { 0.0 } else { n1 / 2.0 }),
-            _ => None,
-        };
-        match next_noise {
-            Some(n) if (n - plan.noise).abs() > 0.05 => plan.noise = n,
-            _ => {
-                // Noise alone cannot get there (or the bracket collapsed): change resolution.
-                let factor = ((aim as f32) / (size as f32)).sqrt();
-                let scale = (plan.px_per_mm * factor).clamp(MIN_PX_PER_MM, MAX_PX_PER_MM);
-                if (scale - plan.px_per_mm).abs() < 0.01 {
-                    // At a resolution limit: JPEG quality is the last knob.
-                    let q = if size > hi {
-                        plan.jpeg_quality.saturating_sub(10).max(50)
-                    } else {
-                        plan.jpeg_quality.saturating_add(3).min(100)
-                    };
-                    if format == SampleFormat::Png || q == plan.jpeg_quality {
-                        break;
-                    }
-                    plan.jpeg_quality = q;
-                } else {
-                    plan.px_per_mm = scale;
-                    page = draw_page(truth, plan.px_per_mm)?;
-                }
-                below = None;
-                above = None;
-            }
+            break;
         }
     }
-    let got = best.map_or(0, |b| b.len() + overhead.unwrap_or(0));
+    let got = best.map_or(0, |(size, _)| size);
     Err(SampleError::SizeUnreachable {
         target: aim,
         got,
@@ -362,18 +371,69 @@ fn search(
     })
 }
 
+/// Side of the square tile used to calibrate the cost of noise.
+const TILE: u32 = 96;
+
+/// Extra bytes per pixel that noise `level` costs with this encoder setup, measured on a flat
+/// tile (its clean encoding subtracted).
+fn noise_cost(format: SampleFormat, plan: Plan, level: f32) -> Result<f32, SampleError> {
+    if level <= 0.0 {
+        return Ok(0.0);
+    }
+    let tile = RgbImage::from_pixel(TILE, TILE, image::Rgb([232, 238, 240]));
+    let clean = encode(&tile, format, plan)?.len();
+    let mut noisy = tile;
+    add_noise(&mut noisy, level, 0x7E57);
+    let with = encode(&noisy, format, plan)?.len();
+    Ok(with.saturating_sub(clean) as f32 / (TILE * TILE) as f32)
+}
+
+/// The noise level whose [`noise_cost`] is about `cost` bytes per pixel (bisection).
+fn noise_for_cost(format: SampleFormat, plan: Plan, cost: f32) -> Result<f32, SampleError> {
+    let (mut lo, mut hi) = (0.0f32, MAX_NOISE);
+    if noise_cost(format, plan, hi)? <= cost {
+        return Ok(hi);
+    }
+    for _ in 0..14 {
+        let mid = (lo + hi) / 2.0;
+        if noise_cost(format, plan, mid)? < cost {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok((lo + hi) / 2.0)
+}
+
 fn dist(a: usize, b: usize) -> usize {
     a.abs_diff(b)
 }
 
-/// Add uniform noise of ± `amplitude` levels to every channel, deterministically from `seed`.
-fn add_noise(img: &mut RgbImage, amplitude: f32, seed: u64) {
-    if amplitude <= 0.0 {
+/// Add scan noise of strength `level`, deterministically from `seed`.
+///
+/// Up to 2, a fraction `level / 2` of the channel values gets ±1 or ±2; above 2, every value
+/// gets a uniform offset of up to ±`level`. File size grows smoothly and monotonically with the
+/// level, which the size search relies on.
+fn add_noise(img: &mut RgbImage, level: f32, seed: u64) {
+    if level <= 0.0 {
         return;
     }
+    let (amplitude, density) = if level <= 2.0 {
+        (2.0, level / 2.0)
+    } else {
+        (level, 1.0)
+    };
+    let noisy = ((density * 256.0).round() as usize).min(256);
     let mut lut = [0i16; 256];
-    for (b, v) in lut.iter_mut().enumerate() {
-        *v = ((b as f32 - 127.5) / 127.5 * amplitude).round() as i16;
+    for (b, v) in lut.iter_mut().enumerate().take(noisy) {
+        // Spread the noisy entries' values evenly over -amplitude..=amplitude, skipping 0.
+        let u = (b as f32 + 0.5) / noisy as f32 * 2.0 - 1.0;
+        let x = (u * amplitude).round() as i16;
+        *v = if x == 0 {
+            if u < 0.0 { -1 } else { 1 }
+        } else {
+            x
+        };
     }
     let mut state = seed | 1;
     for chunk in img.as_mut().chunks_mut(8) {
@@ -701,68 +761,5 @@ mod tests {
     fn visual_dates_look_like_a_passport() {
         let d = NaiveDate::from_ymd_opt(1987, 8, 15).unwrap();
         assert_eq!(visual_date(d), "15 AUG 1987");
-    }
-}
-
-#[cfg(test)]
-mod probe {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn probe_sizes() {
-        let t = Truth::synthetic(5);
-        for s in [5.0f32, 7.0, 10.0] {
-            let page = draw_page(&t, s).unwrap();
-            let mut flat = page.clone();
-            for p in flat.pixels_mut() {
-                for c in p.0.iter_mut() {
-                    *c = *c / 6 * 6;
-                }
-            }
-            let gray = image::DynamicImage::ImageRgb8(page.clone()).to_luma8();
-            let mut grayq = gray.clone();
-            for p in grayq.pixels_mut() {
-                p.0[0] = p.0[0] / 6 * 6;
-            }
-            for (name, ct) in [
-                ("fast", CompressionType::Fast),
-                ("best", CompressionType::Best),
-            ] {
-                let enc = |buf: &[u8], w, h, ty| {
-                    let mut out = Vec::new();
-                    PngEncoder::new_with_quality(&mut out, ct, FilterType::Adaptive)
-                        .write_image(buf, w, h, ty)
-                        .unwrap();
-                    out.len()
-                };
-                println!(
-                    "png s={s} {name} rgb={} rgbq={} gray={} grayq={}",
-                    enc(
-                        page.as_raw(),
-                        page.width(),
-                        page.height(),
-                        ExtendedColorType::Rgb8
-                    ),
-                    enc(
-                        flat.as_raw(),
-                        page.width(),
-                        page.height(),
-                        ExtendedColorType::Rgb8
-                    ),
-                    enc(
-                        gray.as_raw(),
-                        page.width(),
-                        page.height(),
-                        ExtendedColorType::L8
-                    ),
-                    enc(
-                        grayq.as_raw(),
-                        page.width(),
-                        page.height(),
-                        ExtendedColorType::L8
-                    )
-                );
-            }
-        }
     }
 }

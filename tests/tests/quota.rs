@@ -1,0 +1,160 @@
+//! The domain's OCR limits, shared by replicas through the presence exchange and adapted to
+//! the domain's answers: real broker, real S3-protocol server, real emulator enforcing the
+//! limits. Small numbers; the throughput figures come from `bench_quota`.
+
+use std::time::Duration;
+
+use ocr_infra::emulator::{EmulatorConfig, Latency};
+use ocr_tests::*;
+use serde_json::json;
+
+const BUCKET: &str = "passports";
+const WAIT: Duration = Duration::from_secs(20);
+const LIMIT: &str = "ocr_worker_ocr_concurrency_limit";
+const RATE: &str = "ocr_worker_ocr_rate_share";
+
+async fn metric(w: &WorkerHandle, name: &str) -> f64 {
+    w.metrics()
+        .await
+        .ok()
+        .and_then(|m| m.get(name).copied())
+        .unwrap_or(-1.0)
+}
+
+async fn upload_jobs(env: &TestEnv, n: u64, seed: u64) {
+    for i in 0..n {
+        let key = format!("q/{seed}-{i}.png");
+        env.put(BUCKET, &key, passport_png(&Truth::synthetic(seed + i)))
+            .await
+            .unwrap();
+    }
+    for i in 0..n {
+        env.publish_job(
+            &format!("job-{seed}-{i}"),
+            BUCKET,
+            &format!("q/{seed}-{i}.png"),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_domain_and_rebalance_when_one_leaves() {
+    let env = TestEnv::start(EmulatorConfig {
+        max_concurrency: Some(2),
+        rate_per_sec: Some(10),
+        latency: Latency::Jitter {
+            mean_ms: 120,
+            jitter_ms: 40,
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_rate_per_sec = Some(10);
+    args.clova_ocr_max_concurrency = Some(2);
+    args.presence_heartbeat_ms = Some(200);
+    let a = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let b = env.spawn_worker(args.load().unwrap()).await.unwrap();
+
+    // Each settles on half the domain: one slot and 5 calls/s (less the pacing margin).
+    eventually(Duration::from_secs(10), || async {
+        metric(&a, LIMIT).await == 1.0 && metric(&b, LIMIT).await == 1.0
+    })
+    .await
+    .expect("both replicas settle on one slot each");
+    for w in [&a, &b] {
+        let r = metric(w, RATE).await;
+        assert!((4.9..=5.0).contains(&r), "rate share {r}");
+    }
+
+    upload_jobs(&env, 30, 100).await;
+    let got = env.collect(30, WAIT).await.unwrap();
+    assert_eq!(got.len(), 30);
+    for r in &got {
+        assert_eq!(r.queue, "result", "{:?}", r.body);
+        assert_eq!(r.body["attempts"], json!(1));
+    }
+    let stats = emulator_stats(&env).await.unwrap();
+    assert!(stats.peak_in_flight <= 2, "{stats:?}");
+    assert!(
+        stats.rejected("0025") <= 2,
+        "0025s: {}",
+        stats.rejected("0025")
+    );
+    // Both did part of the work.
+    for w in [&a, &b] {
+        let m = w.metrics().await.unwrap();
+        let ok = m
+            .get("ocr_worker_ocr_calls_total{result=\"ok\"}")
+            .copied()
+            .unwrap_or(0.0);
+        assert!(ok >= 5.0, "each replica made calls: {ok}");
+    }
+
+    // One leaves: the other takes the whole domain back.
+    b.stop().await.unwrap();
+    eventually(Duration::from_secs(5), || async {
+        metric(&a, LIMIT).await == 2.0 && metric(&a, RATE).await > 9.8
+    })
+    .await
+    .expect("the remaining replica takes the whole domain");
+    a.stop().await.unwrap();
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn backs_off_on_0025_and_does_not_count_it_as_an_attempt() {
+    let env = TestEnv::start(EmulatorConfig {
+        latency: Latency::Fixed { ms: 80 },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_rate_per_sec = Some(50);
+    args.clova_ocr_max_concurrency = Some(4);
+    args.presence_heartbeat_ms = Some(200);
+    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        metric(&w, LIMIT).await == 4.0
+    })
+    .await
+    .expect("alone, the replica holds the whole domain");
+
+    // The domain is tighter than configured: the worker must find out from the 0025s.
+    emulator_patch(&env, json!({"max_concurrency": 1}))
+        .await
+        .unwrap();
+    upload_jobs(&env, 24, 200).await;
+    eventually(Duration::from_secs(10), || async {
+        metric(&w, LIMIT).await < 4.0
+    })
+    .await
+    .expect("the worker backs off on 0025");
+    let got = env.collect(24, WAIT).await.unwrap();
+    assert_eq!(got.len(), 24);
+    for r in &got {
+        assert_eq!(r.queue, "result", "{:?}", r.body);
+        // Quota refusals are retried in process and never counted as paid attempts.
+        assert_eq!(r.body["attempts"], json!(1), "{:?}", r.body);
+    }
+    let stats = emulator_stats(&env).await.unwrap();
+    let rejected = stats.rejected("0025");
+    assert!(rejected >= 1, "the cap was hit");
+    assert_eq!(stats.billed_total, 24);
+    // Backing off keeps refusals well below one per job on average.
+    assert!(rejected < 24, "0025s: {rejected}");
+    let m = w.metrics().await.unwrap();
+    let throttled = m
+        .get("ocr_worker_ocr_throttled_total{result=\"0025\"}")
+        .copied()
+        .unwrap_or(0.0);
+    assert_eq!(throttled as u64, rejected);
+    w.stop().await.unwrap();
+    env.cleanup().await;
+}
