@@ -504,7 +504,10 @@ impl TestEnv {
         let mut env: Vec<(String, String)> = vec![
             ("AMQP_URL".into(), amqp_url()),
             ("CLOVA_OCR_INVOKE_URL".into(), self.emulator.invoke_url()),
-            ("CLOVA_OCR_SECRET".into(), self.emulator.secret().to_string()),
+            (
+                "CLOVA_OCR_SECRET".into(),
+                self.emulator.secret().to_string(),
+            ),
             ("CLOVA_OCR_RATE_PER_SEC".into(), "1000".into()),
             ("CLOVA_OCR_MAX_CONCURRENCY".into(), "8".into()),
             ("AWS_ENDPOINT_URL_S3".into(), self.s3.endpoint_url()),
@@ -571,7 +574,10 @@ impl WorkerProcess {
 
     /// SIGTERM, then wait for the exit status.
     pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("already exited"))?;
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("already exited"))?;
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()?;
@@ -611,7 +617,12 @@ pub fn close_worker_connections(env: &TestEnv) -> anyhow::Result<usize> {
         // 3.10 has no `user_provided_name` info item; the name is in the client properties.
         if props.contains(&format!("\"{needle}\"")) {
             let st = std::process::Command::new("rabbitmqctl")
-                .args(["-q", "close_connection", pid.trim(), "test: broker-side close"])
+                .args([
+                    "-q",
+                    "close_connection",
+                    pid.trim(),
+                    "test: broker-side close",
+                ])
                 .status()?;
             if st.success() {
                 closed += 1;
@@ -667,7 +678,11 @@ impl TestEnv {
                     queue,
                     body,
                     message_id: d.properties.message_id().as_ref().map(|s| s.to_string()),
-                    correlation_id: d.properties.correlation_id().as_ref().map(|s| s.to_string()),
+                    correlation_id: d
+                        .properties
+                        .correlation_id()
+                        .as_ref()
+                        .map(|s| s.to_string()),
                     routing_key: d.routing_key.to_string(),
                 });
                 n.notify_waiters();

@@ -21,12 +21,18 @@ fn scale(n: usize) -> usize {
 }
 
 async fn env_with_images(images: usize) -> TestEnv {
-    let env = TestEnv::start(EmulatorConfig::default()).await.expect("env");
+    let env = TestEnv::start(EmulatorConfig::default())
+        .await
+        .expect("env");
     env.create_bucket(BUCKET).await.unwrap();
     for i in 0..images {
-        env.put(BUCKET, &format!("img/{i}.png"), passport_png(&Truth::synthetic(i as u64)))
-            .await
-            .unwrap();
+        env.put(
+            BUCKET,
+            &format!("img/{i}.png"),
+            passport_png(&Truth::synthetic(i as u64)),
+        )
+        .await
+        .unwrap();
     }
     env
 }
@@ -36,7 +42,8 @@ async fn publish_jobs(env: &TestEnv, tag: &str, n: usize, images: usize) -> Vec<
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let id = format!("{tag}-{i}");
-        let body = json!({"job_id": id, "bucket": BUCKET, "key": format!("img/{}.png", i % images)});
+        let body =
+            json!({"job_id": id, "bucket": BUCKET, "key": format!("img/{}.png", i % images)});
         env.channel
             .basic_publish(
                 "".into(),
@@ -57,12 +64,17 @@ fn check_exactly_once(ids: &[String], got: &[Received]) -> (usize, HashMap<Strin
     let by_id = by_message_id(got);
     let mut kinds = HashMap::new();
     for id in ids {
-        let outs = by_id.get(id).unwrap_or_else(|| panic!("job {id} has no outcome"));
+        let outs = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("job {id} has no outcome"));
         let first = outs[0];
         let kind = if first.queue == "result" {
             "result".to_string()
         } else {
-            first.body["error"]["kind"].as_str().unwrap_or("?").to_string()
+            first.body["error"]["kind"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
         };
         for o in outs {
             assert_eq!(o.queue, first.queue, "{id}: duplicate outcomes disagree");
@@ -108,9 +120,19 @@ async fn sigkill_mid_batch_loses_nothing() {
     w.terminate().await.unwrap();
     let got = collector.snapshot();
     let (dups, kinds) = check_exactly_once(&ids, &got);
-    assert!(kinds.values().all(|k| k == "result"), "{:?}", kinds.values().filter(|k| *k != "result").collect::<Vec<_>>());
+    assert!(
+        kinds.values().all(|k| k == "result"),
+        "{:?}",
+        kinds
+            .values()
+            .filter(|k| *k != "result")
+            .collect::<Vec<_>>()
+    );
     // Duplicates only from the crash window: at most the in-flight deliveries at each kill.
-    assert!(dups <= kills * prefetch, "{dups} duplicates for {kills} kills");
+    assert!(
+        dups <= kills * prefetch,
+        "{dups} duplicates for {kills} kills"
+    );
     assert_eq!(env.queue_len("jobs").await.unwrap(), 0);
     assert_eq!(env.queue_len("jobs.poison").await.unwrap(), 0);
     eprintln!("sigkill: {n} jobs, {kills} kills, {dups} duplicates");
@@ -141,7 +163,10 @@ async fn broker_closing_connections_loses_nothing() {
         .await
         .unwrap();
     let m = worker.metrics().await.unwrap();
-    assert!(m["ocr_worker_broker_connections_total"] >= (closes + 1) as f64, "{m:?}");
+    assert!(
+        m["ocr_worker_broker_connections_total"] >= (closes + 1) as f64,
+        "{m:?}"
+    );
     worker.stop().await.unwrap();
     let got = collector.snapshot();
     let (dups, kinds) = check_exactly_once(&ids, &got);
@@ -167,7 +192,10 @@ async fn sigterm_finishes_in_flight_jobs_without_duplicates() {
     let ids = publish_jobs(&env, "term", n, 4).await;
     // Wait until calls are in flight at the OCR service, then ask for shutdown.
     eventually(Duration::from_secs(30), || async {
-        emulator_stats(&env).await.map(|s| s.in_flight >= 4).unwrap_or(false)
+        emulator_stats(&env)
+            .await
+            .map(|s| s.in_flight >= 4)
+            .unwrap_or(false)
     })
     .await
     .unwrap();
@@ -175,7 +203,10 @@ async fn sigterm_finishes_in_flight_jobs_without_duplicates() {
     let status = w.terminate().await.unwrap();
     assert!(status.success(), "worker exit status {status}");
     let done = collector.len();
-    assert!(done as u64 >= in_flight_then, "in-flight jobs were not finished: {done} < {in_flight_then}");
+    assert!(
+        done as u64 >= in_flight_then,
+        "in-flight jobs were not finished: {done} < {in_flight_then}"
+    );
     // Whatever did not finish is still queued: nothing half-done, nothing lost.
     eventually(Duration::from_secs(10), || async {
         env.queue_len("jobs").await.unwrap() as usize + collector.len() == n
@@ -215,7 +246,9 @@ async fn ocr_and_s3_faults_end_in_the_right_outcomes() {
     let mut ids = publish_jobs(&env, "fault", n, 8).await;
     for i in 0..20 {
         let id = format!("missing-{i}");
-        env.publish_job(&id, BUCKET, &format!("nope/{i}.png")).await.unwrap();
+        env.publish_job(&id, BUCKET, &format!("nope/{i}.png"))
+            .await
+            .unwrap();
         ids.push(id);
     }
     collector
@@ -228,14 +261,26 @@ async fn ocr_and_s3_faults_end_in_the_right_outcomes() {
         if id.starts_with("missing-") {
             assert_eq!(kind, "object_not_found", "{id}");
         } else {
-            assert!(kind == "result" || kind == "retries_exhausted", "{id}: {kind}");
+            assert!(
+                kind == "result" || kind == "retries_exhausted",
+                "{id}: {kind}"
+            );
         }
     }
     let ok = kinds.values().filter(|k| *k == "result").count();
-    assert!(ok >= n * 9 / 10, "only {ok}/{n} succeeded under a ~45% fault rate with 6 attempts");
+    assert!(
+        ok >= n * 9 / 10,
+        "only {ok}/{n} succeeded under a ~45% fault rate with 6 attempts"
+    );
     let stats = emulator_stats(&env).await.unwrap();
-    assert!(stats.faults.values().sum::<u64>() > 0, "faults were injected");
-    eprintln!("faults: {ok}/{n} succeeded, faults injected {:?}", stats.faults);
+    assert!(
+        stats.faults.values().sum::<u64>() > 0,
+        "faults were injected"
+    );
+    eprintln!(
+        "faults: {ok}/{n} succeeded, faults injected {:?}",
+        stats.faults
+    );
     env.cleanup().await;
 }
 
@@ -243,7 +288,11 @@ async fn ocr_and_s3_faults_end_in_the_right_outcomes() {
 fn malformed(rng: &mut rand::rngs::StdRng, i: usize) -> Vec<u8> {
     let good_key = || "img/0.png".to_string();
     let v: Value = match rng.random_range(0..14) {
-        0 => return (0..rng.random_range(0..200)).map(|_| rng.random()).collect(),
+        0 => {
+            return (0..rng.random_range(0..200))
+                .map(|_| rng.random())
+                .collect();
+        }
         1 => return b"{\"job_id\": \"x\", ".to_vec(),
         2 => json!([1, 2, 3]),
         3 => json!(null),
@@ -255,8 +304,12 @@ fn malformed(rng: &mut rand::rngs::StdRng, i: usize) -> Vec<u8> {
         9 => json!({"job_id": format!("m{i}"), "bucket": BUCKET, "key": "k".repeat(5000)}),
         10 => json!({"job_id": format!("m{i}"), "bucket": "NOT_A_BUCKET", "key": good_key()}),
         11 => json!({"job_id": "", "bucket": BUCKET, "key": good_key()}),
-        12 => json!({"job_id": format!("m{i}"), "bucket": BUCKET, "key": good_key(), "metadata": "str"}),
-        _ => json!({"job_id": format!("m{i}"), "bucket": BUCKET, "key": good_key(), "document_type": "visa"}),
+        12 => {
+            json!({"job_id": format!("m{i}"), "bucket": BUCKET, "key": good_key(), "metadata": "str"})
+        }
+        _ => {
+            json!({"job_id": format!("m{i}"), "bucket": BUCKET, "key": good_key(), "document_type": "visa"})
+        }
     };
     serde_json::to_vec(&v).unwrap()
 }
@@ -293,7 +346,12 @@ async fn thousands_of_malformed_jobs_never_crash_or_block() {
             assert_eq!(r.queue, "result", "{id}: {:?}", r.body["error"]);
         } else {
             assert_eq!(r.queue, "dead");
-            assert_eq!(r.body["error"]["kind"], json!("invalid_job"), "{:?}", r.body["error"]);
+            assert_eq!(
+                r.body["error"]["kind"],
+                json!("invalid_job"),
+                "{:?}",
+                r.body["error"]
+            );
             invalid += 1;
         }
     }

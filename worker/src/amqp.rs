@@ -86,11 +86,11 @@ fn s(v: &str) -> AMQPValue {
 /// Name of the delay stage queue for `delay` (e.g. `ocr.jobs.delay.30s`).
 pub fn delay_queue_name(jobs_queue: &str, delay: std::time::Duration) -> String {
     let ms = delay.as_millis();
-    let label = if ms % 3_600_000 == 0 {
+    let label = if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

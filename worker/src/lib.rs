@@ -13,7 +13,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`enqueue`]: backfill: list an S3 prefix and publish one job per object.
 //! - [`summary`]: read outcomes back and count them (demo, smoke tests).
-//! - [`telemetry`]: logging.
+//! - [`telemetry`]: logging set-up.
 
 pub mod amqp;
 pub mod app;

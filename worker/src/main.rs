@@ -112,8 +112,12 @@ async fn main() -> anyhow::Result<()> {
             timeout_secs,
             ..
         } => {
-            let s = summary::collect(&settings, expect, std::time::Duration::from_secs(timeout_secs))
-                .await?;
+            let s = summary::collect(
+                &settings,
+                expect,
+                std::time::Duration::from_secs(timeout_secs),
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&s)?);
             if s.outcomes < expect {
                 anyhow::bail!("only {} of {expect} outcomes arrived in time", s.outcomes);

@@ -86,7 +86,10 @@ pub async fn collect(
                 summary.with_warnings += 1;
             }
         } else {
-            let kind = body["error"]["kind"].as_str().unwrap_or("unknown").to_string();
+            let kind = body["error"]["kind"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string();
             *summary.dead_letters.entry(kind).or_default() += 1;
         }
     }

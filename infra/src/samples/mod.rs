@@ -18,8 +18,10 @@ pub mod cli;
 pub mod manifest;
 pub mod render;
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -79,7 +81,7 @@ impl FormatMix {
         match self {
             FormatMix::Png => SampleFormat::Png,
             FormatMix::Jpeg => SampleFormat::Jpeg,
-            FormatMix::Mixed if index % 2 == 0 => SampleFormat::Png,
+            FormatMix::Mixed if index.is_multiple_of(2) => SampleFormat::Png,
             FormatMix::Mixed => SampleFormat::Jpeg,
         }
     }
@@ -296,7 +298,7 @@ enum Source {
     /// Every image drawn on its own; per-image size window.
     Distinct(Vec<Option<(usize, usize, usize)>>),
     /// Shared encoded pages (without truth) per image index.
-    Shared(Vec<std::sync::Arc<Vec<u8>>>),
+    Shared(Vec<Arc<Vec<u8>>>),
 }
 
 /// Write `opts.count` sample images and `manifest.json` into `opts.out_dir`.
@@ -382,7 +384,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Manifest, SampleError> {
     })?;
     let entries: Vec<ManifestEntry> = entries.into_iter().flatten().collect();
 
-    let mut seen = std::collections::HashMap::new();
+    let mut seen = HashMap::new();
     for e in &entries {
         if let Some(other) = seen.insert(e.sha256.as_str(), e.file.as_str()) {
             return Err(SampleError::Duplicate(other.into(), e.file.clone()));
@@ -402,28 +404,25 @@ fn shared_pages(
     formats: &[SampleFormat],
 ) -> Result<Source, SampleError> {
     let per_format = if opts.size.is_some() { SHARED_PAGES } else { 1 };
-    let mut pages: std::collections::HashMap<(SampleFormat, usize), std::sync::Arc<Vec<u8>>> =
-        std::collections::HashMap::new();
-    let mut counters: std::collections::HashMap<SampleFormat, usize> =
-        std::collections::HashMap::new();
+    let mut pages: HashMap<(SampleFormat, usize), Arc<Vec<u8>>> = HashMap::new();
+    let mut counters: HashMap<SampleFormat, usize> = HashMap::new();
     let mut assigned = Vec::with_capacity(opts.count);
     for (i, &format) in formats.iter().enumerate() {
         let n = counters.entry(format).or_insert(0);
         let k = *n % per_format;
         *n += 1;
-        if !pages.contains_key(&(format, k)) {
-            let raw = match opts.size {
-                None => render::render_raw(&truths[i], format, None)?,
-                Some((min, max)) => {
-                    let span = max - min;
-                    let aim = min + span * (2 * k + 1) / (2 * per_format);
-                    let (aim, lo, hi) = window(aim, min, max);
-                    render::render_raw(&truths[i], format, Some((aim, lo, hi)))?
-                }
-            };
-            pages.insert((format, k), std::sync::Arc::new(raw));
-        }
-        assigned.push(pages[&(format, k)].clone());
+        let page = match pages.entry((format, k)) {
+            Entry::Occupied(e) => e.get().clone(),
+            Entry::Vacant(v) => {
+                let window = opts.size.map(|(min, max)| {
+                    let aim = min + (max - min) * (2 * k + 1) / (2 * per_format);
+                    window(aim, min, max)
+                });
+                let raw = render::render_raw(&truths[i], format, window)?;
+                v.insert(Arc::new(raw)).clone()
+            }
+        };
+        assigned.push(page);
     }
     Ok(Source::Shared(assigned))
 }
