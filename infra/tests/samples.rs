@@ -251,12 +251,15 @@ fn tesseract_reads_the_mrz_when_installed() {
     let (l1, l2) = mrz_lines(&t);
     let lines: Vec<&str> = text.lines().filter(|l| l.len() > 20).collect();
     assert_eq!(lines.len(), 2, "tesseract read {text:?}");
+    // Tesseract without MRZ training miscounts long `<` runs, so compare the data characters
+    // (fillers removed) position by position and allow a few misreads (0/D and the like).
+    let data = |s: &str| s.chars().filter(|&c| c != '<').collect::<Vec<char>>();
     for (got, want) in lines.iter().zip([&l1, &l2]) {
-        let same = got
-            .chars()
-            .zip(want.chars())
-            .filter(|(a, b)| a == b)
-            .count();
-        assert!(same >= 40, "tesseract read {got:?}, MRZ is {want:?}");
+        let (g, w) = (data(got), data(want));
+        let same = g.iter().zip(&w).filter(|(a, b)| a == b).count();
+        assert!(
+            g.len().abs_diff(w.len()) <= 1 && same * 100 >= w.len() * 85,
+            "tesseract read {got:?}, MRZ is {want:?}"
+        );
     }
 }

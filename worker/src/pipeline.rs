@@ -171,6 +171,8 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 .limiter_wait
                 .observe(permit.waited.as_secs_f64());
             self.metrics.ocr_in_flight.inc();
+            // Counted before the call: a call cut off by the job deadline may have been billed.
+            attempts.fetch_add(1, Ordering::AcqRel);
             let res = self.ocr.recognize(image).await.and_then(check_reply);
             self.metrics.ocr_in_flight.dec();
             drop(permit);
@@ -179,7 +181,6 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 .set(i64::from(self.limiter.current_limit()));
             let err = match res {
                 Ok(reply) => {
-                    attempts.fetch_add(1, Ordering::AcqRel);
                     self.limiter.on_success();
                     self.metrics.ocr_call("ok");
                     self.metrics
@@ -189,8 +190,8 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 }
                 Err(e) => e,
             };
-            if err.is_paid_call() {
-                attempts.fetch_add(1, Ordering::AcqRel);
+            if !err.is_paid_call() {
+                attempts.fetch_sub(1, Ordering::AcqRel);
             }
             let label = err
                 .provider_code()
