@@ -451,6 +451,9 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
 
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
     let broken = CancellationToken::new();
+    // While the broker blocks publishers (memory/disk alarm) no new job starts: its outcome
+    // could not be published. Jobs in flight wait in their publish; nothing is dropped.
+    let mut blocked = false;
     let end = loop {
         tokio::select! {
             () = shutdown.cancelled() => break Ok(SessionEnd::Shutdown),
@@ -460,18 +463,20 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 if let Some(ev) = ev {
                     match ev {
                         lapin::Event::ConnectionBlocked(reason) => {
-                            tracing::warn!(%reason, "broker blocked publishing (resource alarm); waiting");
+                            tracing::warn!(%reason, "broker blocked publishing (resource alarm); not starting new jobs");
                             ctx.health.set_blocked(true);
+                            blocked = true;
                         }
                         lapin::Event::ConnectionUnblocked => {
                             tracing::info!("broker unblocked publishing");
                             ctx.health.set_blocked(false);
+                            blocked = false;
                         }
                         _ => {}
                     }
                 }
             }
-            d = consumer.next() => match d {
+            d = consumer.next(), if !blocked => match d {
                 Some(Ok(delivery)) => {
                     let ctx = ctx.clone();
                     let publish = publish.clone();

@@ -1,0 +1,67 @@
+//! Pipeline throughput benchmark: one in-process worker, the in-process S3-protocol server and
+//! the OCR emulator with zero latency and no quota, N jobs over a set of distinct images.
+//! Reports jobs/s from the first publish to the last outcome; several runs, median.
+//!
+//! `cargo run --release -p ocr-tests --bin bench_pipeline -- [JOBS] [RUNS] [PREFETCH]`
+
+use std::time::{Duration, Instant};
+
+use ocr_infra::emulator::EmulatorConfig;
+use ocr_tests::{TestEnv, Truth, passport_png};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let jobs: usize = args.get(1).map_or(Ok(5000), |s| s.parse())?;
+    let runs: usize = args.get(2).map_or(Ok(3), |s| s.parse())?;
+    let prefetch: u16 = args.get(3).map_or(Ok(64), |s| s.parse())?;
+    let mut rates = Vec::new();
+    for run in 0..runs {
+        let env = TestEnv::start(EmulatorConfig::default()).await?;
+        env.create_bucket("bench").await?;
+        let images = 64;
+        for i in 0..images {
+            env.put(
+                "bench",
+                &format!("{i}.png"),
+                passport_png(&Truth::synthetic(i)),
+            )
+            .await?;
+        }
+        let mut args = env.settings_args();
+        args.clova_ocr_rate_per_sec = Some(100_000);
+        args.clova_ocr_max_concurrency = Some(u32::from(prefetch));
+        args.prefetch = Some(prefetch);
+        let worker = env.spawn_worker(args.load()?).await?;
+        let collector = env.collector().await?;
+        let start = Instant::now();
+        for i in 0..jobs {
+            env.publish_job(
+                &format!("b{i}"),
+                "bench",
+                &format!("{}.png", i % images as usize),
+            )
+            .await?;
+        }
+        collector
+            .wait_until(Duration::from_secs(600), |c| c.len() >= jobs)
+            .await?;
+        let secs = start.elapsed().as_secs_f64();
+        let ok = collector
+            .snapshot()
+            .iter()
+            .filter(|r| r.queue == "result")
+            .count();
+        let rate = jobs as f64 / secs;
+        println!("run {run}: {jobs} jobs ({ok} results) in {secs:.2} s = {rate:.0} jobs/s");
+        rates.push(rate);
+        worker.stop().await?;
+        env.cleanup().await;
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "median over {runs} runs: {:.0} jobs/s (prefetch {prefetch})",
+        rates[rates.len() / 2]
+    );
+    Ok(())
+}
