@@ -13,7 +13,7 @@
 //!   `min(share, aimd)`; extra permits are retired as calls end.
 //!
 //! On top of the share, an AIMD loop reacts to the domain's answers: a 0025/429 halves the
-//! concurrency and the rate (at most once per second) and honours any Retry-After as a pause;
+//! concurrency and cuts the rate by a quarter (at most once per second) and honours any Retry-After as a pause;
 //! successes win them back gradually (one slot per `limit` successes, one eighth of the rate
 //! per four successes). A period-quota answer (0023) pauses all calls.
 
@@ -30,7 +30,7 @@ use tokio::time::Instant;
 pub const RATE_TOLERANCE: Duration = Duration::from_millis(2);
 /// Fraction of the share's rate left unused, so that tolerance and network delay never put
 /// one call too many in a sliding second.
-pub const RATE_MARGIN: f64 = 0.006;
+pub const RATE_MARGIN: f64 = 0.008;
 /// Granularity of the adaptive rate factor (the rate is `share × steps / RATE_STEPS`).
 pub const RATE_STEPS: u32 = 8;
 /// Random extra wait of a pacer waiter, so waiters do not all wake at once.
@@ -341,8 +341,8 @@ impl OcrLimiter {
         self.paused_until_ms.load(Ordering::Acquire) > self.now_ms()
     }
 
-    /// The domain said "too many" (0025 / 429): halve concurrency and rate (at most once per
-    /// second) and honour any Retry-After as a pause.
+    /// The domain said "too many" (0025 / 429): halve concurrency and cut the rate by a
+    /// quarter (at most once per second), and honour any Retry-After as a pause.
     pub fn on_rate_limited(&self, retry_after: Option<Duration>) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         if let Some(d) = retry_after {
@@ -358,7 +358,7 @@ impl OcrLimiter {
         inner.aimd = (inner.limit() / 2).max(1);
         inner.successes = 0;
         inner.rate_successes = 0;
-        let steps = (inner.rate_steps / 2).max(1);
+        let steps = (inner.rate_steps * 3 / 4).max(1);
         let rate_changed = steps != inner.rate_steps;
         inner.rate_steps = steps;
         self.apply_capacity(&mut inner);

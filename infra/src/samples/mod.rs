@@ -218,7 +218,7 @@ pub fn apply_scenario(truth: &mut Truth, index: usize) {
             field: "issueDate".into(),
         }),
         _ => truth.noise.push(Noise::ExtraCandidates {
-            field: "number".into(),
+            field: "num".into(),
         }),
     }
 }
@@ -279,14 +279,15 @@ fn truths(opts: &GenerateOptions) -> Vec<Truth> {
         .collect()
 }
 
-/// Size window `(aim, lo, hi)` for a target drawn from `(min, max)`.
+/// Size window `(aim, lo, hi)` for a target `aim` drawn from `min..=max`: within ±15 % of the
+/// aim and inside the range; a range narrower than ±5 % of its middle becomes middle ± 5 %.
 fn window(aim: usize, min: usize, max: usize) -> (usize, usize, usize) {
-    let mut lo = min.max(aim - aim * 3 / 20);
-    let mut hi = max.min(aim + aim * 3 / 20);
-    if hi - lo < aim / 10 {
-        lo = lo.min(aim - aim / 20);
-        hi = hi.max(aim + aim / 20);
+    let middle = min + (max - min) / 2;
+    if max - min < middle / 10 {
+        return (middle, middle - middle / 20, middle + middle / 20);
     }
+    let lo = min.max(aim - aim * 3 / 20);
+    let hi = max.min(aim + aim * 3 / 20);
     (aim, lo, hi)
 }
 

@@ -578,14 +578,12 @@ fn px_scale(font: &FontRef<'static>, em_px: f32) -> PxScale {
 
 /// Background: a diagonal pale green-to-blue gradient with a fine wavy line pattern.
 fn background(img: &mut RgbImage, s: f32) {
+    // Sine by table lookup; the phase is in table steps, wrapped by masking.
     const TABLE: usize = 1024;
-    let sin: Vec<f32> = (0..TABLE)
-        .map(|i| (i as f32 / TABLE as f32 * std::f32::consts::TAU).sin())
-        .collect();
-    let lsin = |v: f32| {
-        sin[(v * TABLE as f32 / std::f32::consts::TAU).rem_euclid(TABLE as f32) as usize % TABLE]
-    };
-    let (w, h) = (img.width() as f32, img.height() as f32);
+    let step = TABLE as f32 / std::f32::consts::TAU;
+    let sin: Vec<f32> = (0..TABLE).map(|i| (i as f32 / step).sin()).collect();
+    let lsin = |radians: f32| sin[((radians * step) as i32 as usize) & (TABLE - 1)];
+    let (w, h) = (img.width() as usize, img.height() as usize);
     let top: [f32; 3] = [238.0, 244.0, 236.0];
     let bottom: [f32; 3] = [226.0, 234.0, 244.0];
     let tint: [f32; 3] = [26.0, 14.0, 20.0];
@@ -593,15 +591,28 @@ fn background(img: &mut RgbImage, s: f32) {
     // sine, about 1.1 mm apart and 0.1 mm wide whatever the resolution.
     let fx = std::f32::consts::TAU * 0.45 / s;
     let fy = std::f32::consts::TAU * 0.05 / s;
-    let line = |v: f32| if v.abs() < 0.1 { 1.0f32 } else { 0.0 };
-    for (x, y, p) in img.enumerate_pixels_mut() {
-        let (xf, yf) = (x as f32, y as f32);
-        let t = (xf / w * 0.35 + yf / h * 0.65).clamp(0.0, 1.0);
-        let v1 = lsin(xf * fx + 5.0 * lsin(yf * fy));
-        let v2 = lsin(yf * fx * 1.2 + 4.0 * lsin(xf * fy * 1.3 + 1.0));
-        let ink = line(v1).max(line(v2)) * 0.6;
-        for ((c, (t0, t1)), k) in p.0.iter_mut().zip(top.iter().zip(bottom)).zip(tint) {
-            *c = (t0 + (t1 - t0) * t - ink * k).clamp(0.0, 255.0) as u8;
+    let col_phase: Vec<f32> = (0..w)
+        .map(|x| 4.0 * lsin(x as f32 * fy * 1.3 + 1.0))
+        .collect();
+    let col_base: Vec<f32> = (0..w).map(|x| x as f32 * fx).collect();
+    let row_len = w * 3;
+    for (y, row) in img.chunks_exact_mut(row_len).enumerate() {
+        let yf = y as f32;
+        let row_phase = 5.0 * lsin(yf * fy);
+        let row_base = yf * fx * 1.2;
+        let ty = yf / h as f32 * 0.65;
+        for (x, p) in row.chunks_exact_mut(3).enumerate() {
+            let t = (x as f32 / w as f32 * 0.35 + ty).min(1.0);
+            let v1 = lsin(col_base[x] + row_phase);
+            let v2 = lsin(row_base + col_phase[x]);
+            let ink = if v1.abs() < 0.1 || v2.abs() < 0.1 {
+                0.6
+            } else {
+                0.0
+            };
+            for c in 0..3 {
+                p[c] = (top[c] + (bottom[c] - top[c]) * t - ink * tint[c]) as u8;
+            }
         }
     }
 }
