@@ -121,6 +121,8 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
+        // Small responses (headers, then body) must not wait for delayed ACKs (Nagle).
+        let _ = socket.set_nodelay(true);
         let service = service.clone();
         let delay = faults.delay_ms.clone();
         let svc = hyper::service::service_fn(move |req| {
