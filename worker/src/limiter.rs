@@ -13,9 +13,10 @@
 //!   `min(share, aimd)`; extra permits are retired as calls end.
 //!
 //! On top of the share, an AIMD loop reacts to the domain's answers: a 0025/429 halves the
-//! concurrency and cuts the rate by a quarter (at most once per second) and honours any Retry-After as a pause;
-//! successes win them back gradually (one slot per `limit` successes, one eighth of the rate
-//! per four successes). A period-quota answer (0023) pauses all calls.
+//! concurrency and cuts the rate by a quarter (once per round trip) and honours any
+//! Retry-After as a pause; successes win them back gradually (one slot per `limit` successes,
+//! one eighth of the rate per four successes, counting only calls started after the last
+//! cut). A period-quota answer (0023) pauses all calls.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -124,8 +125,10 @@ pub struct OcrLimiter {
     generation: watch::Sender<u64>,
     /// Time (ms since `epoch`) before which no call may start.
     paused_until_ms: AtomicU64,
-    /// Time (ms since `epoch`) of the last multiplicative decrease (one per window).
+    /// Time (ms since `epoch`) of the last multiplicative decrease.
     last_decrease_ms: AtomicU64,
+    /// Start time (ms since `epoch`) of the call whose permit was dropped last.
+    last_finished_start_ms: AtomicU64,
     epoch: Instant,
     calls: AtomicU64,
     throttled: AtomicU64,
@@ -137,6 +140,8 @@ pub struct OcrLimiter {
 pub struct OcrPermit {
     permit: Option<OwnedSemaphorePermit>,
     limiter: Arc<OcrLimiter>,
+    /// When the call started (ms since the limiter's epoch).
+    started_ms: u64,
     /// How long the caller waited for this permit.
     pub waited: Duration,
 }
@@ -146,6 +151,9 @@ impl Drop for OcrPermit {
         if let Some(p) = self.permit.take() {
             let l = &self.limiter;
             l.in_flight.fetch_sub(1, Ordering::AcqRel);
+            // The caller reports this call's answer right after dropping its permit.
+            l.last_finished_start_ms
+                .store(self.started_ms, Ordering::Release);
             let mut inner = l.lock();
             if inner.capacity > inner.limit() {
                 inner.capacity -= 1;
@@ -181,6 +189,7 @@ impl OcrLimiter {
             generation: watch::Sender::new(0),
             paused_until_ms: AtomicU64::new(0),
             last_decrease_ms: AtomicU64::new(0),
+            last_finished_start_ms: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
             calls: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -282,6 +291,7 @@ impl OcrLimiter {
         OcrPermit {
             permit: Some(permit),
             limiter: self.clone(),
+            started_ms: self.now_ms().max(1),
             waited,
         }
     }
@@ -342,18 +352,20 @@ impl OcrLimiter {
     }
 
     /// The domain said "too many" (0025 / 429): halve concurrency and cut the rate by a
-    /// quarter (at most once per second), and honour any Retry-After as a pause.
+    /// quarter (once per round trip: refusals of calls started before the last cut do not
+    /// count again), and honour any Retry-After as a pause.
     pub fn on_rate_limited(&self, retry_after: Option<Duration>) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         if let Some(d) = retry_after {
             self.pause_for(d);
         }
-        let now = self.now_ms();
-        let last = self.last_decrease_ms.load(Ordering::Acquire);
-        if now.saturating_sub(last) < 1000 && last != 0 {
+        // One cut per round trip: a refusal of a call that started before the last cut says
+        // nothing about the cut limit.
+        if self.started_before_last_decrease() {
             return;
         }
-        self.last_decrease_ms.store(now.max(1), Ordering::Release);
+        self.last_decrease_ms
+            .store(self.now_ms().max(1), Ordering::Release);
         let mut inner = self.lock();
         inner.aimd = (inner.limit() / 2).max(1);
         inner.successes = 0;
@@ -376,11 +388,10 @@ impl OcrLimiter {
     }
 
     /// A call succeeded: win back one slot per `limit` successes and one rate step per
-    /// four successes (counting from one second after the last decrease).
+    /// four successes (of calls started after the last decrease).
     pub fn on_success(&self) {
-        // No increase within a second of a decrease: its effect is not yet known.
-        let last = self.last_decrease_ms.load(Ordering::Acquire);
-        if last != 0 && self.now_ms().saturating_sub(last) < 1000 {
+        // Only calls started after the last cut tell how the cut limit fares.
+        if self.started_before_last_decrease() {
             return;
         }
         let mut inner = self.lock();
@@ -410,6 +421,12 @@ impl OcrLimiter {
         if changed {
             self.generation.send_modify(|g| *g += 1);
         }
+    }
+
+    fn started_before_last_decrease(&self) -> bool {
+        let last = self.last_decrease_ms.load(Ordering::Acquire);
+        let started = self.last_finished_start_ms.load(Ordering::Acquire);
+        last != 0 && started != u64::MAX && started < last
     }
 
     /// Current concurrency limit: the share, or less while backing off.
