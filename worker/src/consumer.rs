@@ -416,18 +416,17 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     amqp::declare_topology(conn, s).await?;
     let publish = amqp::confirm_channel(conn).await?;
     let consume = conn.create_channel().await?;
-    consume
-        .basic_qos(s.effective_prefetch(), BasicQosOptions::default())
-        .await?;
     let tag = format!("ocr-worker-{}", uuid::Uuid::new_v4());
-    let mut consumer = consume
-        .basic_consume(
-            s.jobs_queue.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    // Prefetch follows this replica's share of the OCR concurrency (2 × share), so no replica
+    // hoards jobs it cannot start soon. `basic.qos` only applies to consumers created after
+    // it, so a share change re-creates the consumer; the old one is cancelled and drained
+    // (its buffered deliveries are still processed) through the same merged stream.
+    let mut prefetch = desired_prefetch(ctx);
+    let mut generation = 0u32;
+    let mut current_tag = format!("{tag}-{generation}");
+    let mut consumers = futures::stream::SelectAll::new();
+    consumers.push(start_consumer(&consume, s, prefetch, &current_tag).await?);
+    let mut share_changes = ctx.pipeline.limiter.subscribe();
     let poison_ch = conn.create_channel().await?;
     poison_ch.basic_qos(8, BasicQosOptions::default()).await?;
     let mut poison = poison_ch
@@ -444,7 +443,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     ctx.metrics.consuming.set(1);
     tracing::info!(
         queue = %s.jobs_queue,
-        prefetch = s.effective_prefetch(),
+        prefetch,
         broker = %crate::config::redacted_amqp_url(&s.amqp_url),
         "consuming"
     );
@@ -476,7 +475,27 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                     }
                 }
             }
-            d = consumer.next(), if !blocked => match d {
+            Ok(()) = share_changes.changed() => {
+                let want = desired_prefetch(ctx);
+                if want != prefetch {
+                    generation += 1;
+                    let next_tag = format!("{tag}-{generation}");
+                    let new = start_consumer(&consume, s, want, &next_tag).await;
+                    match new {
+                        Ok(c) => {
+                            let _ = consume
+                                .basic_cancel(current_tag.as_str().into(), BasicCancelOptions::default())
+                                .await;
+                            consumers.push(c);
+                            tracing::info!(from = prefetch, to = want, "prefetch follows the OCR share");
+                            prefetch = want;
+                            current_tag = next_tag;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+            d = consumers.next(), if !blocked => match d {
                 Some(Ok(delivery)) => {
                     let ctx = ctx.clone();
                     let publish = publish.clone();
@@ -504,7 +523,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         Ok(_) => {
             // Stop taking deliveries, then let in-flight jobs finish within the grace period.
             let _ = consume
-                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .basic_cancel(current_tag.as_str().into(), BasicCancelOptions::default())
                 .await;
             let _ = poison_ch
                 .basic_cancel(
@@ -536,6 +555,32 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         }
     }
     end
+}
+
+/// Prefetch for this replica now: configured, or twice its share of the OCR concurrency.
+fn desired_prefetch<S, O>(ctx: &Context<S, O>) -> u16 {
+    if ctx.settings.prefetch > 0 {
+        ctx.settings.prefetch
+    } else {
+        ctx.pipeline.limiter.prefetch_hint().max(1)
+    }
+}
+
+async fn start_consumer(
+    ch: &Channel,
+    s: &Settings,
+    prefetch: u16,
+    tag: &str,
+) -> Result<lapin::Consumer, AmqpError> {
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    Ok(ch
+        .basic_consume(
+            s.jobs_queue.as_str().into(),
+            tag.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?)
 }
 
 /// Turn a broker dead letter (delivery limit hit) into a proper `poison_message` record.

@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             collector
-                .wait_until(Duration::from_secs(10), |c| c.len() >= jobs + i + 1)
+                .wait_until(Duration::from_secs(10), |c| c.len() > jobs + i)
                 .await?;
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
         }
