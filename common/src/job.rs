@@ -30,6 +30,21 @@ pub struct Job {
     pub metadata: Option<Map<String, Value>>,
 }
 
+/// The job id of one object's content: `obj-` + 32 hex digits of SHA-256 over bucket, key and
+/// ETag (quotes ignored). Backfill (`ocr-worker enqueue`) and bucket notifications both use it,
+/// so the same image announced twice, or listed by a backfill and announced by an event, is
+/// one job id that consumers deduplicate; new content under the same key is a new job.
+pub fn object_job_id(bucket: &str, key: &str, etag: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(bucket.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    h.update([0]);
+    h.update(etag.unwrap_or("").trim_matches('"').as_bytes());
+    format!("obj-{}", &hex::encode(h.finalize())[..32])
+}
+
 fn default_document_type() -> String {
     PASSPORT.to_string()
 }
@@ -59,7 +74,8 @@ pub enum InvalidJob {
 }
 
 impl Job {
-    /// Parse and validate a job body of at most `max_bytes`.
+    /// Parse and validate a job body of at most `max_bytes`: a job object, or an S3/MinIO
+    /// bucket notification for one created object (see [`crate::s3_event`]).
     pub fn parse(body: &[u8], max_bytes: usize) -> Result<Job, InvalidJob> {
         if body.len() > max_bytes {
             return Err(InvalidJob::TooLarge {
@@ -67,10 +83,16 @@ impl Job {
                 limit: max_bytes,
             });
         }
-        let job: Job = serde_json::from_slice(body).map_err(|e| {
-            // serde_json's messages describe the shape (type/field), not the values.
+        // serde_json's messages describe the shape (type/field), not the values.
+        let malformed = |e: serde_json::Error| {
             InvalidJob::Malformed(e.classify_label().to_string() + &shape_hint(&e))
-        })?;
+        };
+        let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+        let job: Job = if crate::s3_event::is_notification(&value) {
+            crate::s3_event::job_from_notification(value)?
+        } else {
+            serde_json::from_value(value).map_err(malformed)?
+        };
         job.validate()?;
         Ok(job)
     }
@@ -258,6 +280,16 @@ mod tests {
                 limit: 10
             })
         ));
+    }
+
+    #[test]
+    fn object_job_ids_are_stable_and_distinct() {
+        let a = object_job_id("b", "k", Some("\"e1\""));
+        assert_eq!(a, object_job_id("b", "k", Some("e1")));
+        assert_ne!(a, object_job_id("b", "k", Some("e2")));
+        assert_ne!(a, object_job_id("b", "k2", Some("e1")));
+        assert_ne!(a, object_job_id("b", "k", None));
+        assert_eq!(a.len(), 36);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`job`]: the job message, parsed and validated.
+//! - [`s3_event`]: S3/MinIO bucket notifications accepted as jobs.
 //! - [`format`]: image format detection from magic bytes; single-page and truncation checks.
 //! - [`failure`]: the error taxonomy and the disposition each error gets.
 //! - [`message`]: result and dead-letter messages.
@@ -19,3 +20,4 @@ pub mod job;
 pub mod message;
 pub mod mrz;
 pub mod normalize;
+pub mod s3_event;

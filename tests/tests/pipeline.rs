@@ -426,3 +426,86 @@ async fn job_is_redelivered_when_the_channel_dies_before_the_confirm() {
     worker.stop().await.unwrap();
     env.cleanup().await;
 }
+
+/// A bucket notification as MinIO's AMQP target (or S3) sends it, for one created object.
+fn s3_notification(bucket: &str, encoded_key: &str, etag: &str, size: u64) -> Value {
+    json!({
+        "EventName": "s3:ObjectCreated:Put",
+        "Key": format!("{bucket}/{encoded_key}"),
+        "Records": [{
+            "eventVersion": "2.0",
+            "eventSource": "minio:s3",
+            "awsRegion": "",
+            "eventTime": "2026-11-26T01:02:03.456Z",
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "Config",
+                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+                "object": {"key": encoded_key, "size": size, "eTag": etag,
+                           "contentType": "image/png", "sequencer": "17E1B1D0A8A5B1C2"}
+            }
+        }]
+    })
+}
+
+#[tokio::test]
+async fn an_s3_event_notification_is_a_job() {
+    let env = env().await;
+    let worker = env.spawn_worker(env.settings()).await.unwrap();
+    let truth = Truth::synthetic(31);
+    let key = "inbox/new scan+1.png";
+    env.put(BUCKET, key, passport_png(&truth)).await.unwrap();
+    let head = env
+        .s3_client
+        .head_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let event = s3_notification(
+        BUCKET,
+        "inbox/new+scan%2B1.png",
+        head.e_tag().unwrap(),
+        head.content_length().unwrap() as u64,
+    );
+    let body = serde_json::to_vec(&event).unwrap();
+    // The same notification twice (S3 delivers at least once): one job id, so consumers dedup.
+    env.publish_raw(&body, None, Some("evt")).await.unwrap();
+    env.publish_raw(&body, None, Some("evt")).await.unwrap();
+    let got = env.collect(2, WAIT).await.unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].message_id, got[1].message_id);
+    for r in &got {
+        assert_eq!(r.queue, "result", "{:?}", r.body);
+        assert_schema("result", &r.body);
+        assert_matches_truth(&r.body, &truth);
+        let id = r.body["job_id"].as_str().unwrap();
+        assert!(id.starts_with("obj-"), "{id}");
+        assert_eq!(r.message_id.as_deref(), Some(id));
+        assert_eq!(
+            r.body["source"]["key"],
+            json!(key),
+            "the key is URL-decoded"
+        );
+        assert_eq!(r.body["source"]["etag"], json!(head.e_tag().unwrap()));
+        assert_eq!(
+            r.body["metadata"]["s3_event"]["event_name"],
+            json!("s3:ObjectCreated:Put")
+        );
+        assert_eq!(r.correlation_id.as_deref(), Some("evt"));
+    }
+    // A deletion notification is not a job: classified, not dropped.
+    let mut removed = event.clone();
+    removed["Records"][0]["eventName"] = json!("s3:ObjectRemoved:Delete");
+    env.publish_raw(&serde_json::to_vec(&removed).unwrap(), None, None)
+        .await
+        .unwrap();
+    let got = env.collect(1, WAIT).await.unwrap();
+    assert_eq!(got[0].queue, "dead");
+    assert_eq!(got[0].body["error"]["kind"], json!("invalid_job"));
+    assert_schema("dead-letter", &got[0].body);
+    worker.stop().await.unwrap();
+    env.cleanup().await;
+}

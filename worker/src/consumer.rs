@@ -402,6 +402,9 @@ async fn session<S: ObjectStore, O: OcrApi>(
     ctx.metrics.connections.inc();
     let result = session_on(ctx, &conn, shutdown).await;
     ctx.health.set_connected(false);
+    // A new connection starts unblocked; the broker says so again if the alarm persists.
+    ctx.health.set_blocked(false);
+    ctx.metrics.broker_blocked.set(0);
     ctx.metrics.consuming.set(0);
     let _ = conn.close(200, "bye".into()).await;
     result
@@ -464,11 +467,13 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                         lapin::Event::ConnectionBlocked(reason) => {
                             tracing::warn!(%reason, "broker blocked publishing (resource alarm); not starting new jobs");
                             ctx.health.set_blocked(true);
+                            ctx.metrics.broker_blocked.set(1);
                             blocked = true;
                         }
                         lapin::Event::ConnectionUnblocked => {
                             tracing::info!("broker unblocked publishing");
                             ctx.health.set_blocked(false);
+                            ctx.metrics.broker_blocked.set(0);
                             blocked = false;
                         }
                         _ => {}

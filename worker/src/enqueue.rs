@@ -1,12 +1,13 @@
 //! Backfill: list every object under an S3 prefix and publish one job per object to the work
 //! queue, with publisher confirms pipelined (many in flight at once).
 //!
-//! Job ids are derived from bucket, key and ETag, so enqueueing the same prefix twice yields
-//! the same job ids (consumers deduplicate on `message_id`). Resumable: `--start-after` the last
+//! Job ids are derived from bucket, key and ETag ([`object_job_id`]), so enqueueing the same
+//! prefix twice yields the same job ids (consumers deduplicate on `message_id`), and they match
+//! the ids of bucket notifications for the same objects. Resumable: `--start-after` the last
 //! key reported.
 
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
+use ocr_common::job::object_job_id;
 
 use crate::amqp::{self, Outgoing};
 use crate::config::Settings;
@@ -21,17 +22,6 @@ pub struct EnqueueReport {
     pub skipped: u64,
     /// Last key confirmed (pass it as `start_after` to resume).
     pub last_key: Option<String>,
-}
-
-/// Deterministic job id of an object version.
-pub fn job_id_for(bucket: &str, key: &str, etag: Option<&str>) -> String {
-    let mut h = Sha256::new();
-    h.update(bucket.as_bytes());
-    h.update([0]);
-    h.update(key.as_bytes());
-    h.update([0]);
-    h.update(etag.unwrap_or("").trim_matches('"').as_bytes());
-    format!("bf-{}", &hex::encode(h.finalize())[..32])
 }
 
 /// List `bucket/prefix` (after `start_after`) and publish up to `limit` jobs.
@@ -67,7 +57,7 @@ pub async fn enqueue_prefix(
             if limit.is_some_and(|l| report.published + jobs.len() as u64 >= l) {
                 break;
             }
-            let job_id = job_id_for(bucket, key, obj.e_tag());
+            let job_id = object_job_id(bucket, key, obj.e_tag());
             let body = serde_json::json!({ "job_id": job_id, "bucket": bucket, "key": key });
             jobs.push((job_id, key.to_string(), serde_json::to_vec(&body)?));
         }
@@ -100,18 +90,4 @@ pub async fn enqueue_prefix(
     }
     let _ = conn.close(200, "done".into()).await;
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_ids_are_stable_and_distinct() {
-        let a = job_id_for("b", "k", Some("\"e1\""));
-        assert_eq!(a, job_id_for("b", "k", Some("e1")));
-        assert_ne!(a, job_id_for("b", "k", Some("e2")));
-        assert_ne!(a, job_id_for("b", "k2", Some("e1")));
-        assert_eq!(a.len(), 35);
-    }
 }

@@ -53,10 +53,16 @@ pub struct Metrics {
     pub ocr_limit: Gauge,
     /// This process's share of the domain rate, calls per second.
     pub ocr_rate_share: Gauge<f64, AtomicU64>,
+    /// OCR calls per second over the last report period ÷ this replica's rate share.
+    pub ocr_quota_utilisation: Gauge<f64, AtomicU64>,
+    /// Replicas sharing the OCR domain, as this replica sees them (itself included).
+    pub replicas: Gauge,
     /// 1 while consuming, 0 otherwise.
     pub consuming: Gauge,
     /// Broker (re)connections made.
     pub connections: Counter,
+    /// 1 while the broker blocks this worker's publishing (resource alarm), 0 otherwise.
+    pub broker_blocked: Gauge,
 }
 
 impl Default for Metrics {
@@ -80,8 +86,11 @@ impl Metrics {
             ocr_in_flight: Gauge::default(),
             ocr_limit: Gauge::default(),
             ocr_rate_share: Gauge::default(),
+            ocr_quota_utilisation: Gauge::default(),
+            replicas: Gauge::default(),
             consuming: Gauge::default(),
             connections: Counter::default(),
+            broker_blocked: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("jobs", "Jobs finished, by outcome", m.jobs.clone());
@@ -126,11 +135,26 @@ impl Metrics {
             "This process's share of the domain's calls per second",
             m.ocr_rate_share.clone(),
         );
+        registry.register(
+            "ocr_quota_utilisation_ratio",
+            "OCR calls per second over the last report period divided by this replica's rate share",
+            m.ocr_quota_utilisation.clone(),
+        );
+        registry.register(
+            "replicas",
+            "Replicas sharing the OCR domain as this replica sees them",
+            m.replicas.clone(),
+        );
         registry.register("consuming", "1 while consuming jobs", m.consuming.clone());
         registry.register(
             "broker_connections",
             "Broker connections made",
             m.connections.clone(),
+        );
+        registry.register(
+            "broker_blocked",
+            "1 while the broker blocks publishing (memory or disk alarm)",
+            m.broker_blocked.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -386,11 +386,15 @@ impl State {
         let throttled = c.throttled - self.reported.throttled;
         let waited = c.waited_us - self.reported.waited_us;
         self.reported = c;
+        let per_sec = calls as f64 / secs;
+        let share = f64::from(self.applied.rate_per_sec);
+        self.metrics.replicas.set(i64::from(n));
+        self.metrics
+            .ocr_quota_utilisation
+            .set(if share > 0.0 { per_sec / share } else { 0.0 });
         if calls == 0 && throttled == 0 {
             return;
         }
-        let per_sec = calls as f64 / secs;
-        let share = f64::from(self.applied.rate_per_sec);
         tracing::info!(
             replicas = n,
             rank,
