@@ -25,4 +25,9 @@ fi
 if command -v rabbitmqctl >/dev/null 2>&1; then
   rabbitmqctl await_startup >/dev/null 2>&1 || true
   rabbitmqctl enable_feature_flag all >/dev/null 2>&1 || true
+  # Without stream_queue a quorum queue silently falls back to at-most-once dead-lettering.
+  if ! rabbitmqctl -q list_feature_flags name state 2>/dev/null | grep -Eq '^stream_queue[[:space:]]+enabled'; then
+    echo "ensure-rabbitmq: feature flag stream_queue is not enabled (at-least-once dead-lettering needs it)" >&2
+    exit 1
+  fi
 fi

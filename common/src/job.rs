@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 /// The only document type this worker handles.
 pub const PASSPORT: &str = "passport";
 
+/// Longest job id, in bytes: an AMQP short string (the outcome's `message_id`).
+pub const MAX_JOB_ID_BYTES: usize = 255;
+
 /// Longest object key S3 allows, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
@@ -102,8 +105,9 @@ impl Job {
         if self.job_id.trim().is_empty() {
             return field("job_id", "must be a non-empty string");
         }
-        if self.job_id.len() > 256 {
-            return field("job_id", "longer than 256 bytes");
+        // It becomes the outcome's AMQP `message_id`, a short string of at most 255 bytes.
+        if self.job_id.len() > MAX_JOB_ID_BYTES {
+            return field("job_id", "longer than 255 bytes");
         }
         if self.job_id.chars().any(char::is_control) {
             return field("job_id", "contains control characters");
@@ -290,6 +294,24 @@ mod tests {
         assert_ne!(a, object_job_id("b", "k2", Some("e1")));
         assert_ne!(a, object_job_id("b", "k", None));
         assert_eq!(a.len(), 36);
+    }
+
+    #[test]
+    fn job_ids_fit_an_amqp_short_string() {
+        let id = |n: usize| {
+            format!(
+                r#"{{"job_id":"{}","bucket":"scans","key":"k"}}"#,
+                "j".repeat(n)
+            )
+        };
+        assert!(check(&id(255)).is_ok());
+        assert!(matches!(
+            check(&id(256)),
+            Err(InvalidJob::Field {
+                field: "job_id",
+                ..
+            })
+        ));
     }
 
     #[test]

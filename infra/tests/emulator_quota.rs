@@ -236,6 +236,22 @@ async fn injected_gateway_errors_are_not_json() {
 }
 
 #[tokio::test]
+async fn injected_garbage_is_a_200_that_is_not_a_clova_answer() {
+    let emu = spawn(EmulatorConfig::default()).await.unwrap();
+    let client = Client::new(&emu);
+    client
+        .configure(json!({"faults": {"garbage_200": 1.0}}))
+        .await;
+    let answer = client.post_json(&json_body(&tiny_png())).await;
+    assert_eq!(answer.status.as_u16(), 200);
+    assert!(answer.content_type.starts_with("application/json"));
+    assert!(serde_json::from_str::<serde_json::Value>(&answer.text).is_err());
+    let stats = client.stats().await;
+    assert_eq!(stats.faults.get("garbage_200"), Some(&1));
+    assert_eq!(stats.billed_total, 0);
+}
+
+#[tokio::test]
 async fn injected_dropped_connection_is_a_transport_error() {
     let emu = spawn(EmulatorConfig::default()).await.unwrap();
     let client = Client::new(&emu);

@@ -510,7 +510,12 @@ impl TestEnv {
             ),
             ("CLOVA_OCR_RATE_PER_SEC".into(), "1000".into()),
             ("CLOVA_OCR_MAX_CONCURRENCY".into(), "8".into()),
-            ("AWS_ENDPOINT_URL_S3".into(), self.s3.endpoint_url()),
+            // A host name, not an IP: only path-style addressing reaches the server then
+            // (virtual-hosted style would ask for `<bucket>.localhost`).
+            (
+                "AWS_ENDPOINT_URL_S3".into(),
+                self.s3.endpoint_url().replace("127.0.0.1", "localhost"),
+            ),
             ("AWS_ACCESS_KEY_ID".into(), self.s3.access_key().into()),
             ("AWS_SECRET_ACCESS_KEY".into(), self.s3.secret_key().into()),
             ("AWS_REGION".into(), "us-east-1".into()),
@@ -526,7 +531,10 @@ impl TestEnv {
             ("OCR_RETRY_MAX_MS".into(), "500".into()),
             ("OCR_CALL_TIMEOUT_SECS".into(), "5".into()),
             ("OCR_CONNECT_TIMEOUT_SECS".into(), "2".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            (
+                "RUST_LOG".into(),
+                std::env::var("OCR_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
@@ -582,7 +590,14 @@ impl WorkerProcess {
             .args(["-TERM", &pid.to_string()])
             .status()?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
-        Ok(self.child.wait().await?)
+        // A worker that does not exit after SIGTERM is a failure, not a hung suite.
+        match tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                anyhow::bail!("worker did not exit within 60 s of SIGTERM")
+            }
+        }
     }
 
     /// Scrape one metric value (0 when absent).

@@ -101,4 +101,21 @@ async fn process_prints_the_record_for_a_file_and_an_s3_object() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], Value::from("object_not_found"));
+    // The image cap applies to files too, before anything is paid for.
+    let small_cap = env.worker_env(&[("OCR_MAX_IMAGE_BYTES", "100".to_string())]);
+    let out = Command::new(binary("ocr-worker"))
+        .args(["process", &file.display().to_string()])
+        .env_clear()
+        .envs(small_cap)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], Value::from("image_too_large"));
+    assert_eq!(emulator_stats(&env).await.unwrap().billed_total, 2);
 }

@@ -509,3 +509,33 @@ async fn an_s3_event_notification_is_a_job() {
     worker.stop().await.unwrap();
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_unreadable_ocr_answer_is_a_classified_dead_letter() {
+    let env = env().await;
+    emulator_patch(&env, json!({"faults": {"garbage_200": 1.0}}))
+        .await
+        .unwrap();
+    let worker = env.spawn_worker(env.settings()).await.unwrap();
+    env.put(BUCKET, "g.png", passport_png(&Truth::synthetic(41)))
+        .await
+        .unwrap();
+    env.publish_job("garbled", BUCKET, "g.png").await.unwrap();
+    let got = env.collect(1, WAIT).await.unwrap();
+    assert_eq!(got[0].queue, "dead");
+    assert_schema("dead-letter", &got[0].body);
+    let err = &got[0].body["error"];
+    assert_eq!(err["kind"], json!("ocr_bad_response"), "{err}");
+    // The call may have been billed: it counts as a paid attempt.
+    assert_eq!(err["attempts"], json!(1));
+    assert_eq!(
+        emulator_stats(&env)
+            .await
+            .unwrap()
+            .faults
+            .get("garbage_200"),
+        Some(&1)
+    );
+    worker.stop().await.unwrap();
+    env.cleanup().await;
+}

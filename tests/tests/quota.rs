@@ -158,3 +158,49 @@ async fn backs_off_on_0025_and_does_not_count_it_as_an_attempt() {
     w.stop().await.unwrap();
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_period_quota_pauses_and_resumes_without_spending_attempts() {
+    let env = TestEnv::start(EmulatorConfig {
+        period_quota: Some(2),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    // A pause longer than the job deadline, and a retry budget a counted wait would exhaust.
+    args.quota_pause_secs = Some(1.5);
+    args.job_deadline_secs = Some(1.0);
+    args.max_attempts = Some(2);
+    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let collector = env.collector().await.unwrap();
+    upload_jobs(&env, 6, 300).await;
+    // Two calls fit the period; then 0023, pause after pause.
+    eventually(WAIT, || async {
+        emulator_stats(&env).await.unwrap().rejected("0023") >= 3
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        collector.len(),
+        2,
+        "only the two calls within the period succeeded"
+    );
+    let m = w.metrics().await.unwrap();
+    assert!(m["ocr_worker_ocr_throttled_total{result=\"0023\"}"] >= 3.0);
+    // The new period starts: the worker resumes by itself.
+    emulator_patch(&env, json!({"period_quota": 1000}))
+        .await
+        .unwrap();
+    collector.wait_until(WAIT, |c| c.len() >= 6).await.unwrap();
+    let got = collector.snapshot();
+    assert_eq!(got.len(), 6);
+    for r in &got {
+        assert_eq!(r.queue, "result", "{:?}", r.body);
+        assert_eq!(r.body["attempts"], json!(1), "0023 is not a paid attempt");
+    }
+    assert_eq!(emulator_stats(&env).await.unwrap().billed_total, 6);
+    w.stop().await.unwrap();
+    env.cleanup().await;
+}

@@ -91,7 +91,7 @@ fn check_exactly_once(ids: &[String], got: &[Received]) -> (usize, HashMap<Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_batch_loses_nothing() {
     let env = env_with_images(16).await;
-    let n = scale(2000);
+    let n = scale(3000);
     let prefetch = 16usize;
     let extra = [("OCR_PREFETCH", prefetch.to_string())];
     // The first worker declares the topology; jobs are published while it runs.

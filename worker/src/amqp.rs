@@ -315,3 +315,15 @@ pub fn retry_headers(attempts: u32, retries: u32) -> FieldTable {
         (RETRIES_HEADER, AMQPValue::LongLongInt(i64::from(retries))),
     ])
 }
+
+/// How long a close may wait for the broker's close-ok.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Run a channel or connection close, giving up after a few seconds: a close waits for the
+/// broker's answer, and a lost answer must never hold up a shutdown or a reconnect (the
+/// socket is dropped anyway, and the broker requeues whatever was unacked).
+pub async fn close_bounded<T>(close: impl std::future::Future<Output = T>) {
+    if tokio::time::timeout(CLOSE_WAIT, close).await.is_err() {
+        tracing::warn!("broker did not confirm a close in time; dropping the connection");
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
@@ -128,11 +129,16 @@ impl Application {
         );
         let res = consumer::run(ctx, shutdown).await;
         // Our OCR calls are over: let the others take our share.
-        if let Some(p) = presence {
-            p.leave().await;
+        // Both are bounded: nothing after the last ack may keep the process from exiting.
+        if let Some(p) = presence
+            && tokio::time::timeout(Duration::from_secs(5), p.leave())
+                .await
+                .is_err()
+        {
+            tracing::warn!("OCR quota: leaving the presence exchange timed out");
         }
         http_stop.cancel();
-        let _ = http.await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
         res.map_err(Into::into)
     }
 }

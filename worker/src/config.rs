@@ -181,7 +181,7 @@ pub struct SettingsArgs {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// RabbitMQ URL [default: amqp://guest:guest@127.0.0.1:5672/%2f].
+    /// RabbitMQ URL (a secret: never printed) [default: the local broker, 127.0.0.1:5672, vhost /, user guest].
     #[arg(long, env = "AMQP_URL", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amqp_url: Option<String>,
@@ -461,8 +461,19 @@ impl Settings {
             ),
             ("OCR_DEAD_EXCHANGE (dead_exchange)", &self.dead_exchange),
         ] {
-            if v.is_empty() || v.len() > 255 {
-                return bad(name, "must be 1 to 255 characters");
+            // Derived names (`.delay.<stage>`, `.poison`, `.presence`) must stay within
+            // AMQP's 255-byte short strings.
+            if v.is_empty() || v.len() > 200 {
+                return bad(name, "must be 1 to 200 characters");
+            }
+        }
+        for (name, v) in [
+            ("OCR_POISON_QUEUE (poison_queue)", &self.poison_queue),
+            ("OCR_RESULTS_QUEUE (results_queue)", &self.results_queue),
+            ("OCR_DEAD_QUEUE (dead_queue)", &self.dead_queue),
+        ] {
+            if v.len() > 255 {
+                return bad(name, "must be at most 255 characters");
             }
         }
         Ok(())

@@ -85,11 +85,16 @@ enum Decision {
     Stop(JobError),
 }
 
-/// Salvage a job id from an invalid but JSON job (only a non-empty string counts).
+/// Salvage a job id from an invalid but JSON job: only a string that would have been a valid
+/// id counts (non-empty, at most 255 bytes so it fits `message_id`, no control characters so
+/// it cannot forge a log line).
 fn salvage_job_id(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let id = v.get("job_id")?.as_str()?;
-    (!id.trim().is_empty() && id.len() <= 256).then(|| id.to_string())
+    (!id.trim().is_empty()
+        && id.len() <= ocr_common::job::MAX_JOB_ID_BYTES
+        && !id.chars().any(char::is_control))
+    .then(|| id.to_string())
 }
 
 impl<S: ObjectStore, O: OcrApi> Context<S, O> {
@@ -127,8 +132,17 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                 | Disposition::RateLimited { .. }
                 | Disposition::PauseQuota => {
                     let stages = self.settings.retry_delays().unwrap_or_default();
+                    // Waiting for the quota (0025/429, or a 0023 pause that outlasted the job
+                    // deadline) is not this job's fault: it uses up neither attempts nor
+                    // broker retries, and never dead-letters the job.
+                    let quota_wait = matches!(
+                        e.disposition(),
+                        Disposition::RateLimited { .. } | Disposition::PauseQuota
+                    ) || (matches!(e, JobError::DeadlineExceeded)
+                        && self.pipeline.limiter.is_paused());
+                    let retries_used = if quota_wait { retries } else { retries + 1 };
                     if attempts >= self.settings.max_attempts
-                        || retries >= self.settings.max_attempts
+                        || (!quota_wait && retries >= self.settings.max_attempts)
                         || stages.is_empty()
                     {
                         Decision::Dead(
@@ -143,7 +157,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                         let stage = stages[(retries as usize).min(stages.len() - 1)];
                         Decision::Delay {
                             attempts,
-                            retries: retries + 1,
+                            retries: retries_used,
                             stage,
                             kind: e.kind().as_str(),
                         }
@@ -406,7 +420,7 @@ async fn session<S: ObjectStore, O: OcrApi>(
     ctx.health.set_blocked(false);
     ctx.metrics.broker_blocked.set(0);
     ctx.metrics.consuming.set(0);
-    let _ = conn.close(200, "bye".into()).await;
+    amqp::close_bounded(conn.close(200, "bye".into())).await;
     result
 }
 
@@ -457,8 +471,12 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     // could not be published. Jobs in flight wait in their publish; nothing is dropped.
     let mut blocked = false;
     let end = loop {
+        // While OCR calls are paused (period quota 0023, a long Retry-After) no new job
+        // starts either: it would only wait, holding a delivery. Wake when the pause ends.
+        let paused = ctx.pipeline.limiter.paused_remaining();
         tokio::select! {
             () = shutdown.cancelled() => break Ok(SessionEnd::Shutdown),
+            () = tokio::time::sleep(paused.unwrap_or_default()), if paused.is_some() => {}
             () = broken.cancelled() => break Err(AmqpError::ChannelLost),
             () = ctx.stop.cancelled() => break Ok(SessionEnd::Stopped),
             ev = events.next() => {
@@ -500,7 +518,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                     }
                 }
             }
-            d = consumers.next(), if !blocked => match d {
+            d = consumers.next(), if !blocked && paused.is_none() => match d {
                 Some(Ok(delivery)) => {
                     let ctx = ctx.clone();
                     let publish = publish.clone();
@@ -551,8 +569,8 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 tracing::info!(finished = n, "in-flight jobs finished");
             }
             // Buffered deliveries not yet started are returned to the queue by closing.
-            let _ = consume.close(200, "shutdown".into()).await;
-            let _ = publish.close(200, "shutdown".into()).await;
+            amqp::close_bounded(consume.close(200, "shutdown".into())).await;
+            amqp::close_bounded(publish.close(200, "shutdown".into())).await;
         }
         Err(_) => {
             // The session is dead: its tasks can never ack. Drop them; the broker redelivers.

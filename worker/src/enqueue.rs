@@ -88,6 +88,6 @@ pub async fn enqueue_prefix(
             break 'outer;
         }
     }
-    let _ = conn.close(200, "done".into()).await;
+    amqp::close_bounded(conn.close(200, "done".into())).await;
     Ok(report)
 }

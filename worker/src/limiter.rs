@@ -351,6 +351,15 @@ impl OcrLimiter {
         self.paused_until_ms.load(Ordering::Acquire) > self.now_ms()
     }
 
+    /// How much longer calls are paused, if they are.
+    pub fn paused_remaining(&self) -> Option<std::time::Duration> {
+        let left = self
+            .paused_until_ms
+            .load(Ordering::Acquire)
+            .saturating_sub(self.now_ms());
+        (left > 0).then(|| std::time::Duration::from_millis(left))
+    }
+
     /// The domain said "too many" (0025 / 429): halve concurrency and cut the rate by a
     /// quarter (once per round trip: refusals of calls started before the last cut do not
     /// count again), and honour any Retry-After as a pause.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use ocr_common::failure::JobError;
 use ocr_common::format;
 use ocr_common::job::Job;
 use ocr_worker::app::{self, Application};
@@ -173,40 +174,50 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
         pipeline.process(&job, &attempts).await
     } else {
         let path = PathBuf::from(target);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let job = Job {
-            job_id: "process-1".into(),
-            bucket: "local".into(),
-            key: path.display().to_string(),
-            version_id: None,
-            document_type: "passport".into(),
-            metadata: None,
-        };
-        match format::inspect(&bytes) {
-            Err(e) => Err(e.into()),
-            Ok(fmt) => {
-                let source = ocr_common::message::Source {
-                    bucket: "local".into(),
-                    key: job.key.clone(),
-                    version_id: None,
-                    etag: None,
-                    size_bytes: bytes.len() as u64,
-                    format: fmt,
-                };
-                let image = OcrImage {
-                    bytes: bytes.into(),
-                    format: fmt,
-                    name: job.job_id.clone(),
-                };
-                match pipeline.recognize(&image, &attempts).await {
-                    Ok(reply) => ocr_worker::pipeline::build_result(
-                        reply,
-                        source,
-                        &job,
-                        attempts.load(std::sync::atomic::Ordering::Acquire),
-                        chrono::Utc::now(),
-                    ),
-                    Err(e) => Err(e),
+        // Same cap as for S3 objects, checked before reading.
+        let size = std::fs::metadata(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        let limit = settings.max_image_bytes;
+        if size > limit {
+            Err(JobError::ImageTooLarge { size, limit })
+        } else {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let job = Job {
+                job_id: "process-1".into(),
+                bucket: "local".into(),
+                key: path.display().to_string(),
+                version_id: None,
+                document_type: "passport".into(),
+                metadata: None,
+            };
+            match format::inspect(&bytes) {
+                Err(e) => Err(e.into()),
+                Ok(fmt) => {
+                    let source = ocr_common::message::Source {
+                        bucket: "local".into(),
+                        key: job.key.clone(),
+                        version_id: None,
+                        etag: None,
+                        size_bytes: bytes.len() as u64,
+                        format: fmt,
+                    };
+                    let image = OcrImage {
+                        bytes: bytes.into(),
+                        format: fmt,
+                        name: job.job_id.clone(),
+                    };
+                    match pipeline.recognize(&image, &attempts).await {
+                        Ok(reply) => ocr_worker::pipeline::build_result(
+                            reply,
+                            source,
+                            &job,
+                            attempts.load(std::sync::atomic::Ordering::Acquire),
+                            chrono::Utc::now(),
+                        ),
+                        Err(e) => Err(e),
+                    }
                 }
             }
         }

@@ -555,9 +555,9 @@ async fn session(
         let b = state.beat(true);
         let _ = publish(&ch, config, &b).await;
         tracing::info!(replica = %state.id, "OCR quota: presence left");
-        let _ = ch.close(200, "leaving".into()).await;
+        crate::amqp::close_bounded(ch.close(200, "leaving".into())).await;
     }
-    let _ = conn.close(200, "bye".into()).await;
+    crate::amqp::close_bounded(conn.close(200, "bye".into())).await;
     result
 }
 

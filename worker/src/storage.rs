@@ -53,7 +53,10 @@ impl S3Store {
             )
             .load()
             .await;
-        let path_style = force_path_style.unwrap_or_else(|| shared.endpoint_url().is_some());
+        // `AWS_ENDPOINT_URL_S3` is resolved per service, so the shared config does not show it.
+        let custom_endpoint = shared.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+        let path_style = force_path_style.unwrap_or(custom_endpoint);
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
             .build();

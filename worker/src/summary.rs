@@ -94,6 +94,6 @@ pub async fn collect(
         }
     }
     summary.distinct_message_ids = ids.len() as u64;
-    let _ = conn.close(200, "done".into()).await;
+    crate::amqp::close_bounded(conn.close(200, "done".into())).await;
     Ok(summary)
 }

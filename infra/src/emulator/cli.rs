@@ -71,6 +71,9 @@ pub struct Settings {
     /// Probability of a gateway-style non-JSON 503.
     #[arg(long)]
     pub fault_rate_503: Option<f64>,
+    /// Probability of an HTTP 200 whose JSON body is cut short.
+    #[arg(long)]
+    pub fault_rate_garbage: Option<f64>,
     /// Duration of a hang in ms (default 600000).
     #[arg(long)]
     pub hang_ms: Option<u64>,
@@ -131,6 +134,7 @@ impl Args {
         set(&mut c.faults.drop_connection, &a.fault_rate_drop);
         set(&mut c.faults.gateway_502, &a.fault_rate_502);
         set(&mut c.faults.gateway_503, &a.fault_rate_503);
+        set(&mut c.faults.garbage_200, &a.fault_rate_garbage);
         set(&mut c.faults.hang_ms, &a.hang_ms);
         c.validate()?;
         Ok(c)

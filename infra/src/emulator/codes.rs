@@ -100,6 +100,22 @@ struct ErrorBody<'a> {
     timestamp: i64,
 }
 
+/// HTTP 200 `application/json` with a body cut short in the middle of the envelope.
+pub fn garbage_response(request_id: &str) -> Response {
+    let body = format!(
+        r#"{{"version":"V2","requestId":"{request_id}","timestamp":1700000000000,"images":[{{"uid":"#
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// A gateway-style answer with an HTML body (not the vendor's JSON), for 502/503 faults.
 pub fn gateway_response(status: StatusCode) -> Response {
     let reason = status.canonical_reason().unwrap_or("Error");

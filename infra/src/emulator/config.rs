@@ -406,6 +406,9 @@ pub struct Faults {
     pub gateway_502: f64,
     /// A gateway-style HTTP 503 with an HTML body.
     pub gateway_503: f64,
+    /// HTTP 200 `application/json` whose body is not a CLOVA answer (cut short mid-object),
+    /// as a misbehaving proxy or a truncated transfer would give.
+    pub garbage_200: f64,
     /// How long a hang lasts, ms.
     pub hang_ms: u64,
 }
@@ -419,6 +422,7 @@ impl Default for Faults {
             drop_connection: 0.0,
             gateway_502: 0.0,
             gateway_503: 0.0,
+            garbage_200: 0.0,
             hang_ms: DEFAULT_HANG_MS,
         }
     }
@@ -439,6 +443,8 @@ pub enum FaultKind {
     Gateway502,
     /// Non-JSON 503.
     Gateway503,
+    /// 200 with an unreadable body.
+    Garbage200,
 }
 
 impl FaultKind {
@@ -451,12 +457,13 @@ impl FaultKind {
             FaultKind::DropConnection => "drop_connection",
             FaultKind::Gateway502 => "gateway_502",
             FaultKind::Gateway503 => "gateway_503",
+            FaultKind::Garbage200 => "garbage_200",
         }
     }
 }
 
 impl Faults {
-    fn table(&self) -> [(FaultKind, f64); 6] {
+    fn table(&self) -> [(FaultKind, f64); 7] {
         [
             (FaultKind::Error0500, self.error_0500),
             (FaultKind::Error0501, self.error_0501),
@@ -464,6 +471,7 @@ impl Faults {
             (FaultKind::DropConnection, self.drop_connection),
             (FaultKind::Gateway502, self.gateway_502),
             (FaultKind::Gateway503, self.gateway_503),
+            (FaultKind::Garbage200, self.garbage_200),
         ]
     }
 

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::codes::{ErrorCode, gateway_response};
+use super::codes::{ErrorCode, garbage_response, gateway_response};
 use super::config::{EmulatorConfig, FaultKind};
 use super::quota::Quota;
 use super::response::{Echo, render};
@@ -221,6 +221,7 @@ async fn pipeline(
             FaultKind::Gateway502 => (outcome, gateway_response(StatusCode::BAD_GATEWAY)),
             FaultKind::Gateway503 => (outcome, gateway_response(StatusCode::SERVICE_UNAVAILABLE)),
             FaultKind::DropConnection => (outcome, drop_connection()),
+            FaultKind::Garbage200 => (outcome, garbage_response(&call.request_id)),
             FaultKind::Hang => {
                 // Recorded now: the client usually gives up first and the call never ends.
                 app.stats.record(Outcome::Fault(FaultKind::Hang));

@@ -45,6 +45,7 @@ impl Outcome {
                 FaultKind::DropConnection => "drop_connection",
                 FaultKind::Gateway502 => "gateway_502",
                 FaultKind::Gateway503 => "gateway_503",
+                FaultKind::Garbage200 => "garbage_200",
             },
             Outcome::Aborted => "aborted",
         }
