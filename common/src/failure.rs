@@ -106,6 +106,17 @@ pub enum Disposition {
     Stop,
 }
 
+impl Disposition {
+    /// A wait for the domain's quota (0025/429 back-off, the 0023 pause): not the job's fault,
+    /// so it uses up neither paid attempts nor broker retries and never dead-letters the job.
+    pub fn is_quota_wait(&self) -> bool {
+        matches!(
+            self,
+            Disposition::RateLimited { .. } | Disposition::PauseQuota
+        )
+    }
+}
+
 /// Everything that can go wrong with one job. Messages carry context (bucket, key, codes) but
 /// never personal data from the image or the OCR result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -210,6 +221,10 @@ pub enum JobError {
     /// The per-job deadline passed; retried later through a delay stage.
     #[error("job exceeded its deadline")]
     DeadlineExceeded,
+    /// The per-job deadline passed while OCR calls were paused for the period quota (0023):
+    /// the job only waited, so it is delayed like a quota answer, never counted against it.
+    #[error("job waited past its deadline for the paused OCR period quota")]
+    QuotaPausedPastDeadline,
     /// The broker gave up delivering the job.
     #[error("broker dead-lettered the job after repeated failed deliveries ({reason})")]
     Poison {
@@ -286,6 +301,7 @@ impl JobError {
             | JobError::OcrUnreachable(_)
             | JobError::RecognitionError
             | JobError::DeadlineExceeded => Retry { retry_after: None },
+            JobError::QuotaPausedPastDeadline => PauseQuota,
             JobError::Unrecognized => DeadLetter(ErrorKind::OcrUnrecognized),
             JobError::WrongDocumentType { .. } => DeadLetter(ErrorKind::WrongDocumentType),
             JobError::BadResponse(_) => DeadLetter(ErrorKind::OcrBadResponse),
@@ -365,6 +381,21 @@ mod tests {
             message: String::new(),
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn quota_waits_are_told_apart_from_failures() {
+        assert!(
+            JobError::QuotaPausedPastDeadline
+                .disposition()
+                .is_quota_wait()
+        );
+        assert!(!JobError::DeadlineExceeded.disposition().is_quota_wait());
+        assert!(!JobError::QuotaPausedPastDeadline.is_paid_call());
+        assert_eq!(
+            JobError::QuotaPausedPastDeadline.kind(),
+            ErrorKind::QuotaExhausted
+        );
     }
 
     #[test]

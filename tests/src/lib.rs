@@ -498,7 +498,8 @@ pub struct WorkerProcess {
 
 impl TestEnv {
     /// Environment for an `ocr-worker` process equivalent to [`TestEnv::settings_args`], plus
-    /// `extra` overrides (`OCR_...` names).
+    /// `extra` overrides (`OCR_...` names). The process logs at `warn` unless
+    /// `OCR_TEST_WORKER_LOG` gives another `RUST_LOG` filter (e.g. `info` to debug a test).
     pub fn worker_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
         let p = &self.prefix;
         let mut env: Vec<(String, String)> = vec![

@@ -91,14 +91,17 @@ async fn a_resource_alarm_pauses_the_worker_without_losing_or_repeating_a_job() 
     .await
     .unwrap();
 
-    // Blocked: the finished jobs wait in their publish. Proving that nothing *else* happens
-    // needs a window of time; one second is many OCR round trips at the emulator's zero latency.
+    // Blocked: the finished jobs wait in their publish. What must not happen meanwhile is a
+    // timeout, reconnect or redelivery that starts or re-runs (and re-pays) jobs; the unacked
+    // prefetch keeps further deliveries away anyway. Proving an absence needs a window of
+    // time (there is no event for "nothing happened"); one second is many OCR round trips at
+    // the emulator's zero latency.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let stats = emulator_stats(&env).await.unwrap();
     assert_eq!(
         stats.requests_total,
         u64::from(PREFETCH),
-        "no new job may start while publishing is blocked"
+        "no job is started or re-run while publishing is blocked"
     );
     assert!(
         collector.is_empty(),

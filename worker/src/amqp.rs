@@ -324,6 +324,6 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// socket is dropped anyway, and the broker requeues whatever was unacked).
 pub async fn close_bounded<T>(close: impl std::future::Future<Output = T>) {
     if tokio::time::timeout(CLOSE_WAIT, close).await.is_err() {
-        tracing::warn!("broker did not confirm a close in time; dropping the connection");
+        tracing::warn!("broker did not confirm a close in time; giving up on it");
     }
 }

@@ -453,18 +453,20 @@ impl Settings {
             );
         }
         self.retry_delays().map_err(ConfigError)?;
+        // Names derived from the work queue (`.delay.<stage>`, `.poison`, `.presence`) must
+        // stay within AMQP's 255-byte short strings.
+        if self.jobs_queue.is_empty() || self.jobs_queue.len() > 200 {
+            return bad("OCR_JOBS_QUEUE (jobs_queue)", "must be 1 to 200 characters");
+        }
         for (name, v) in [
-            ("OCR_JOBS_QUEUE (jobs_queue)", &self.jobs_queue),
             (
                 "OCR_RESULTS_EXCHANGE (results_exchange)",
                 &self.results_exchange,
             ),
             ("OCR_DEAD_EXCHANGE (dead_exchange)", &self.dead_exchange),
         ] {
-            // Derived names (`.delay.<stage>`, `.poison`, `.presence`) must stay within
-            // AMQP's 255-byte short strings.
-            if v.is_empty() || v.len() > 200 {
-                return bad(name, "must be 1 to 200 characters");
+            if v.is_empty() || v.len() > 255 {
+                return bad(name, "must be 1 to 255 characters");
             }
         }
         for (name, v) in [

@@ -87,7 +87,8 @@ enum Decision {
 
 /// Salvage a job id from an invalid but JSON job: only a string that would have been a valid
 /// id counts (non-empty, at most 255 bytes so it fits `message_id`, no control characters so
-/// it cannot forge a log line).
+/// it cannot forge a log line). A delivery's own `message_id` is producer-set bytes, so log
+/// lines print it quoted and escaped (`?msg_id`).
 fn salvage_job_id(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let id = v.get("job_id")?.as_str()?;
@@ -95,6 +96,14 @@ fn salvage_job_id(body: &[u8]) -> Option<String> {
         && id.len() <= ocr_common::job::MAX_JOB_ID_BYTES
         && !id.chars().any(char::is_control))
     .then(|| id.to_string())
+}
+
+impl<S, O> Context<S, O> {
+    /// Broker flow control on or off, in `/readyz` and `/metrics` alike.
+    fn set_blocked(&self, blocked: bool) {
+        self.health.set_blocked(blocked);
+        self.metrics.broker_blocked.set(i64::from(blocked));
+    }
 }
 
 impl<S: ObjectStore, O: OcrApi> Context<S, O> {
@@ -113,6 +122,8 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let res = match tokio::time::timeout(deadline, self.pipeline.process(&job, &attempts)).await
         {
             Ok(r) => r,
+            // A job that only waited for a paused quota is not a job that failed.
+            Err(_) if self.pipeline.limiter.is_paused() => Err(JobError::QuotaPausedPastDeadline),
             Err(_) => Err(JobError::DeadlineExceeded),
         };
         let attempts = attempts.load(std::sync::atomic::Ordering::Acquire);
@@ -132,14 +143,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                 | Disposition::RateLimited { .. }
                 | Disposition::PauseQuota => {
                     let stages = self.settings.retry_delays().unwrap_or_default();
-                    // Waiting for the quota (0025/429, or a 0023 pause that outlasted the job
-                    // deadline) is not this job's fault: it uses up neither attempts nor
-                    // broker retries, and never dead-letters the job.
-                    let quota_wait = matches!(
-                        e.disposition(),
-                        Disposition::RateLimited { .. } | Disposition::PauseQuota
-                    ) || (matches!(e, JobError::DeadlineExceeded)
-                        && self.pipeline.limiter.is_paused());
+                    let quota_wait = e.disposition().is_quota_wait();
                     let retries_used = if quota_wait { retries } else { retries + 1 };
                     if attempts >= self.settings.max_attempts
                         || (!quota_wait && retries >= self.settings.max_attempts)
@@ -245,7 +249,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                 .await;
                 tracing::warn!(
                     job_id = job_id.as_deref().unwrap_or("-"),
-                    message_id = %msg_id,
+                    message_id = ?msg_id,
                     error_kind = %err.kind(),
                     attempts,
                     "job dead-lettered"
@@ -323,7 +327,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     outcome
                 }
                 Err(e) => {
-                    tracing::warn!(message_id = %msg_id, error = %e, "ack failed after a confirmed outcome: the job will be redelivered (duplicate outcome, same message_id)");
+                    tracing::warn!(message_id = ?msg_id, error = %e, "ack failed after a confirmed outcome: the job will be redelivered (duplicate outcome, same message_id)");
                     Outcome::Abandoned
                 }
             },
@@ -335,7 +339,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     exchange,
                     routing_key,
                 };
-                tracing::error!(message_id = %msg_id, reason = %err, "CONFIGURATION ERROR: outcome unroutable; not acking, stopping consumption");
+                tracing::error!(message_id = ?msg_id, reason = %err, "CONFIGURATION ERROR: outcome unroutable; not acking, stopping consumption");
                 self.health.set_stopped(err.to_string());
                 self.stop.cancel();
                 let _ = delivery
@@ -348,7 +352,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                 Outcome::Requeued
             }
             Err(e) => {
-                tracing::warn!(message_id = %msg_id, error = %e, "outcome not confirmed; leaving the job unacked for redelivery");
+                tracing::warn!(message_id = ?msg_id, error = %e, "outcome not confirmed; leaving the job unacked for redelivery");
                 Outcome::Abandoned
             }
         }
@@ -417,8 +421,7 @@ async fn session<S: ObjectStore, O: OcrApi>(
     let result = session_on(ctx, &conn, shutdown).await;
     ctx.health.set_connected(false);
     // A new connection starts unblocked; the broker says so again if the alarm persists.
-    ctx.health.set_blocked(false);
-    ctx.metrics.broker_blocked.set(0);
+    ctx.set_blocked(false);
     ctx.metrics.consuming.set(0);
     amqp::close_bounded(conn.close(200, "bye".into())).await;
     result
@@ -484,14 +487,12 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                     match ev {
                         lapin::Event::ConnectionBlocked(reason) => {
                             tracing::warn!(%reason, "broker blocked publishing (resource alarm); not starting new jobs");
-                            ctx.health.set_blocked(true);
-                            ctx.metrics.broker_blocked.set(1);
+                            ctx.set_blocked(true);
                             blocked = true;
                         }
                         lapin::Event::ConnectionUnblocked => {
                             tracing::info!("broker unblocked publishing");
-                            ctx.health.set_blocked(false);
-                            ctx.metrics.broker_blocked.set(0);
+                            ctx.set_blocked(false);
                             blocked = false;
                         }
                         _ => {}

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use ocr_common::failure::JobError;
 use ocr_common::format;
 use ocr_common::job::Job;
+use ocr_common::message::ResultMessage;
 use ocr_worker::app::{self, Application};
 use ocr_worker::config::{Settings, SettingsArgs};
 use ocr_worker::metrics::Metrics;
@@ -156,6 +157,58 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `process FILE`: the local file goes through the same checks as an S3 object (size cap
+/// before reading, magic-byte format), then OCR and normalization.
+async fn process_file(
+    pipeline: &ocr_worker::pipeline::Pipeline<S3Store, ocr_worker::ocr::ClovaClient>,
+    settings: &Settings,
+    path: &std::path::Path,
+    attempts: &AtomicU32,
+) -> anyhow::Result<Result<ResultMessage, JobError>> {
+    let reading = || format!("reading {}", path.display());
+    let size = std::fs::metadata(path).with_context(reading)?.len();
+    let limit = settings.max_image_bytes;
+    if size > limit {
+        return Ok(Err(JobError::ImageTooLarge { size, limit }));
+    }
+    let bytes = std::fs::read(path).with_context(reading)?;
+    let format = match format::inspect(&bytes) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let job = Job {
+        job_id: "process-1".into(),
+        bucket: "local".into(),
+        key: path.display().to_string(),
+        version_id: None,
+        document_type: "passport".into(),
+        metadata: None,
+    };
+    let source = ocr_common::message::Source {
+        bucket: job.bucket.clone(),
+        key: job.key.clone(),
+        version_id: None,
+        etag: None,
+        size_bytes: bytes.len() as u64,
+        format,
+    };
+    let image = OcrImage {
+        bytes: bytes.into(),
+        format,
+        name: job.job_id.clone(),
+    };
+    Ok(match pipeline.recognize(&image, attempts).await {
+        Ok(reply) => ocr_worker::pipeline::build_result(
+            reply,
+            source,
+            &job,
+            attempts.load(std::sync::atomic::Ordering::Acquire),
+            chrono::Utc::now(),
+        ),
+        Err(e) => Err(e),
+    })
+}
+
 async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
     let store = S3Store::from_env(
         settings.s3_force_path_style,
@@ -173,54 +226,7 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
         )?;
         pipeline.process(&job, &attempts).await
     } else {
-        let path = PathBuf::from(target);
-        // Same cap as for S3 objects, checked before reading.
-        let size = std::fs::metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .len();
-        let limit = settings.max_image_bytes;
-        if size > limit {
-            Err(JobError::ImageTooLarge { size, limit })
-        } else {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let job = Job {
-                job_id: "process-1".into(),
-                bucket: "local".into(),
-                key: path.display().to_string(),
-                version_id: None,
-                document_type: "passport".into(),
-                metadata: None,
-            };
-            match format::inspect(&bytes) {
-                Err(e) => Err(e.into()),
-                Ok(fmt) => {
-                    let source = ocr_common::message::Source {
-                        bucket: "local".into(),
-                        key: job.key.clone(),
-                        version_id: None,
-                        etag: None,
-                        size_bytes: bytes.len() as u64,
-                        format: fmt,
-                    };
-                    let image = OcrImage {
-                        bytes: bytes.into(),
-                        format: fmt,
-                        name: job.job_id.clone(),
-                    };
-                    match pipeline.recognize(&image, &attempts).await {
-                        Ok(reply) => ocr_worker::pipeline::build_result(
-                            reply,
-                            source,
-                            &job,
-                            attempts.load(std::sync::atomic::Ordering::Acquire),
-                            chrono::Utc::now(),
-                        ),
-                        Err(e) => Err(e),
-                    }
-                }
-            }
-        }
+        process_file(&pipeline, &settings, &PathBuf::from(target), &attempts).await?
     };
     match outcome {
         Ok(result) => {

@@ -352,6 +352,7 @@ impl State {
         let settled_changed = settled != self.settled;
         self.settled = settled;
         self.publish_metrics();
+        self.metrics.replicas.set(i64::from(n));
         self.report(now, n, rank);
         view_changed || share_changed || settled_changed
     }
@@ -388,7 +389,6 @@ impl State {
         self.reported = c;
         let per_sec = calls as f64 / secs;
         let share = f64::from(self.applied.rate_per_sec);
-        self.metrics.replicas.set(i64::from(n));
         self.metrics
             .ocr_quota_utilisation
             .set(if share > 0.0 { per_sec / share } else { 0.0 });

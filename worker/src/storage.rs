@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_types::service_config::ServiceConfigKey;
 use bytes::{Bytes, BytesMut};
 use ocr_common::failure::JobError;
 
@@ -53,9 +54,20 @@ impl S3Store {
             )
             .load()
             .await;
-        // `AWS_ENDPOINT_URL_S3` is resolved per service, so the shared config does not show it.
+        // The S3 endpoint may be set for all services (`AWS_ENDPOINT_URL`) or for S3 only
+        // (`AWS_ENDPOINT_URL_S3`, a profile's `services` section); ask the SDK's own
+        // service-config lookup, the one the S3 client builder uses.
+        let s3_endpoint_key = ServiceConfigKey::builder()
+            .service_id("S3")
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .expect("every field is set");
         let custom_endpoint = shared.endpoint_url().is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+            || shared
+                .service_config()
+                .and_then(|c| c.load_config(s3_endpoint_key))
+                .is_some();
         let path_style = force_path_style.unwrap_or(custom_endpoint);
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
