@@ -89,8 +89,8 @@ impl std::fmt::Display for ErrorKind {
 pub enum Disposition {
     /// Publish a dead letter of this kind, then ack.
     DeadLetter(ErrorKind),
-    /// Retry later with backoff (honouring `retry_after`); `paid` says whether the failed call
-    /// counted as an OCR attempt.
+    /// Retry later with backoff (honouring `retry_after`). Whether the failed call was a paid
+    /// attempt is [`JobError::is_paid_call`], not part of the disposition.
     Retry {
         /// Server-requested wait, if any.
         retry_after: Option<Duration>,
@@ -169,7 +169,7 @@ pub enum JobError {
         /// HTTP status.
         http_status: u16,
         /// Provider code, e.g. `0011`.
-        code: String,
+        code: ProviderCode,
         /// Provider message.
         message: String,
         /// Retry-After, if sent.
@@ -241,8 +241,97 @@ pub enum JobError {
     },
 }
 
-/// Provider codes that mean the configuration (URL, secret, domain, deployment) is wrong.
-const CONFIG_CODES: &[&str] = &["0001", "0002", "0021", "0022", "1021"];
+/// A CLOVA error code (the `code` of an error body), from the vendor's table. Codes outside
+/// the table keep their text in [`ProviderCode::Other`] and are classified by HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProviderCode {
+    /// 0001: the invoke URL is invalid (configuration).
+    InvalidUrl,
+    /// 0002: the secret key failed validation (configuration).
+    SecretRejected,
+    /// 0011: the request body is invalid (this image).
+    InvalidRequestBody,
+    /// 0021: protocol version not supported (configuration or client bug).
+    UnsupportedProtocol,
+    /// 0022: the request domain is invalid (configuration).
+    InvalidDomain,
+    /// 0023: the call quota for the period is reached.
+    PeriodQuota,
+    /// 0025: too many simultaneous calls for the domain.
+    RateLimit,
+    /// 0500: unknown service error (transient).
+    UnknownServiceError,
+    /// 0501: OCR service error (transient).
+    ServiceError,
+    /// 1021: deployment info not found (configuration).
+    DeploymentNotFound,
+    /// A code outside the vendor's table, as sent.
+    Other(String),
+}
+
+impl ProviderCode {
+    /// Every code of the vendor's table, for tests and bounded metric labels.
+    pub const KNOWN: [ProviderCode; 10] = [
+        ProviderCode::InvalidUrl,
+        ProviderCode::SecretRejected,
+        ProviderCode::InvalidRequestBody,
+        ProviderCode::UnsupportedProtocol,
+        ProviderCode::InvalidDomain,
+        ProviderCode::PeriodQuota,
+        ProviderCode::RateLimit,
+        ProviderCode::UnknownServiceError,
+        ProviderCode::ServiceError,
+        ProviderCode::DeploymentNotFound,
+    ];
+
+    /// Read a zero-padded wire code such as `0025`.
+    pub fn parse(code: &str) -> ProviderCode {
+        ProviderCode::KNOWN
+            .into_iter()
+            .find(|k| k.as_str() == code)
+            .unwrap_or_else(|| ProviderCode::Other(code.to_string()))
+    }
+
+    /// The wire code, e.g. `0025`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ProviderCode::InvalidUrl => "0001",
+            ProviderCode::SecretRejected => "0002",
+            ProviderCode::InvalidRequestBody => "0011",
+            ProviderCode::UnsupportedProtocol => "0021",
+            ProviderCode::InvalidDomain => "0022",
+            ProviderCode::PeriodQuota => "0023",
+            ProviderCode::RateLimit => "0025",
+            ProviderCode::UnknownServiceError => "0500",
+            ProviderCode::ServiceError => "0501",
+            ProviderCode::DeploymentNotFound => "1021",
+            ProviderCode::Other(s) => s,
+        }
+    }
+
+    /// The code says the configuration (URL, secret, domain, deployment) is wrong.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            ProviderCode::InvalidUrl
+                | ProviderCode::SecretRejected
+                | ProviderCode::UnsupportedProtocol
+                | ProviderCode::InvalidDomain
+                | ProviderCode::DeploymentNotFound
+        )
+    }
+
+    /// The code is a quota answer (0023, 0025): the domain is busy, not the call failed.
+    pub fn is_quota(&self) -> bool {
+        matches!(self, ProviderCode::PeriodQuota | ProviderCode::RateLimit)
+    }
+}
+
+impl std::fmt::Display for ProviderCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl JobError {
     /// What the worker does about this error.
@@ -265,16 +354,16 @@ impl JobError {
                 code,
                 retry_after,
                 ..
-            } => match code.as_str() {
-                "0025" => RateLimited {
+            } => match code {
+                ProviderCode::RateLimit => RateLimited {
                     retry_after: *retry_after,
                 },
-                "0023" => PauseQuota,
-                "0011" => DeadLetter(ErrorKind::OcrRejected),
-                "0500" | "0501" => Retry {
+                ProviderCode::PeriodQuota => PauseQuota,
+                ProviderCode::InvalidRequestBody => DeadLetter(ErrorKind::OcrRejected),
+                ProviderCode::UnknownServiceError | ProviderCode::ServiceError => Retry {
                     retry_after: *retry_after,
                 },
-                c if CONFIG_CODES.contains(&c) => Stop,
+                c if c.is_configuration() => Stop,
                 // An unknown code: decide by status class.
                 _ if *http_status >= 500 => Retry {
                     retry_after: *retry_after,
@@ -335,9 +424,7 @@ impl JobError {
     /// is.
     pub fn is_paid_call(&self) -> bool {
         match self {
-            JobError::Provider { code, .. } => {
-                !(code == "0025" || code == "0023" || CONFIG_CODES.contains(&code.as_str()))
-            }
+            JobError::Provider { code, .. } => !(code.is_quota() || code.is_configuration()),
             JobError::Gateway { http_status, .. } => !matches!(http_status, 401 | 403 | 404 | 429),
             JobError::OcrTimeout
             | JobError::OcrConnection(_)
@@ -363,7 +450,7 @@ impl JobError {
     /// Provider code of the OCR answer behind this error, if any (looks through retries).
     pub fn provider_code(&self) -> Option<&str> {
         match self {
-            JobError::Provider { code, .. } => Some(code),
+            JobError::Provider { code, .. } => Some(code.as_str()),
             JobError::RetriesExhausted { last, .. } => last.provider_code(),
             _ => None,
         }
@@ -377,10 +464,21 @@ mod tests {
     fn provider(status: u16, code: &str) -> JobError {
         JobError::Provider {
             http_status: status,
-            code: code.into(),
+            code: ProviderCode::parse(code),
             message: String::new(),
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn provider_codes_round_trip() {
+        for code in ProviderCode::KNOWN {
+            assert_eq!(ProviderCode::parse(code.as_str()), code);
+        }
+        assert_eq!(
+            ProviderCode::parse("0999"),
+            ProviderCode::Other("0999".into())
+        );
     }
 
     #[test]

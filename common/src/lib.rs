@@ -7,6 +7,7 @@
 //! - [`format`]: image format detection from magic bytes; single-page and truncation checks.
 //! - [`failure`]: the error taxonomy and the disposition each error gets.
 //! - [`message`]: result and dead-letter messages.
+//! - [`retry`]: the retry policy: what a finished attempt turns into ([`retry::decide`]).
 //! - [`mrz`]: ICAO 9303 TD3 machine readable zone: check digits, composing, parsing, repair.
 //! - [`clova`]: typed model of the CLOVA OCR ID-card response and error bodies.
 //! - [`country`]: country name → ICAO code table for cross-checking the visual zone.
@@ -20,4 +21,5 @@ pub mod job;
 pub mod message;
 pub mod mrz;
 pub mod normalize;
+pub mod retry;
 pub mod s3_event;

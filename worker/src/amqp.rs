@@ -15,7 +15,7 @@ use lapin::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{QueueType, Settings};
+use crate::config::{BrokerSettings, QueueType, Settings};
 
 /// Header carrying the paid OCR attempts made so far (not `x-`: `x-death` is broker-owned).
 pub const ATTEMPTS_HEADER: &str = "ocr-attempts";
@@ -45,15 +45,15 @@ pub enum AmqpError {
     /// The broker negatively acknowledged a publish.
     #[error("broker refused (nack) a publish to `{exchange}`")]
     Nacked {
-        /// Exchange.
+        /// The exchange that refused it.
         exchange: String,
     },
     /// A mandatory publish had no queue to go to.
     #[error("publish to exchange `{exchange}` with routing key `{routing_key}` was unroutable")]
     Unroutable {
-        /// Exchange.
+        /// The exchange it was published to.
         exchange: String,
-        /// Routing key.
+        /// The routing key no binding matched.
         routing_key: String,
     },
 }
@@ -99,7 +99,7 @@ pub fn delay_queue_name(jobs_queue: &str, delay: std::time::Duration) -> String 
 }
 
 /// Arguments of the work queue for `settings`.
-pub fn jobs_queue_args(settings: &Settings) -> FieldTable {
+pub fn jobs_queue_args(settings: &BrokerSettings) -> FieldTable {
     match settings.queue_type {
         QueueType::Quorum => table(&[
             ("x-queue-type", s("quorum")),
@@ -123,14 +123,14 @@ pub fn jobs_queue_args(settings: &Settings) -> FieldTable {
 
 async fn declare_queue(
     conn: &Connection,
-    settings: &Settings,
+    settings: &BrokerSettings,
     name: &str,
     mut args: FieldTable,
 ) -> Result<(), AmqpError> {
-    if let Some(secs) = settings.queue_expires_secs {
+    if let Some(expires) = settings.queue_expires {
         args.insert(
             "x-expires".into(),
-            AMQPValue::LongLongInt(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+            AMQPValue::LongLongInt(i64::try_from(expires.as_millis()).unwrap_or(i64::MAX)),
         );
     }
     // A failed declare closes the channel, so each declare gets its own.
@@ -163,7 +163,8 @@ async fn declare_queue(
 
 /// Declare everything the worker needs, idempotently: the work queue, its poison queue, the
 /// delay stages, the outcome exchanges and (unless turned off) the outcome queues and bindings.
-pub async fn declare_topology(conn: &Connection, settings: &Settings) -> Result<(), AmqpError> {
+pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), AmqpError> {
+    let settings = &all.broker;
     declare_queue(
         conn,
         settings,
@@ -178,8 +179,7 @@ pub async fn declare_topology(conn: &Connection, settings: &Settings) -> Result<
         jobs_queue_args(settings),
     )
     .await?;
-    let delays = settings.retry_delays().unwrap_or_default();
-    for d in delays {
+    for &d in &all.retry.policy.delays {
         let name = delay_queue_name(&settings.jobs_queue, d);
         let args = table(&[
             (
@@ -240,7 +240,7 @@ pub struct Outgoing<'a> {
     pub exchange: &'a str,
     /// Routing key.
     pub routing_key: &'a str,
-    /// Body.
+    /// The message bytes (JSON).
     pub body: &'a [u8],
     /// AMQP `message_id` (deduplication key).
     pub message_id: &'a str,

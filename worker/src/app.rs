@@ -14,7 +14,7 @@ use crate::limiter::OcrLimiter;
 use crate::metrics::Metrics;
 use crate::ocr::ClovaClient;
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::storage::S3Store;
+use crate::storage::{ObjectStore, S3Store};
 
 /// A built worker, ready to run.
 pub struct Application {
@@ -23,28 +23,25 @@ pub struct Application {
     http_listener: tokio::net::TcpListener,
 }
 
-/// The pipeline with the real S3 and CLOVA clients, built from settings.
-pub fn pipeline(
+/// The pipeline with the CLOVA client, built from settings, over `store` (S3, or local files
+/// for `ocr-worker process FILE`).
+pub fn pipeline<S: ObjectStore>(
     settings: &Settings,
-    store: S3Store,
+    store: S,
     metrics: Arc<Metrics>,
-) -> anyhow::Result<Pipeline<S3Store, ClovaClient>> {
+) -> anyhow::Result<Pipeline<S, ClovaClient>> {
+    let o = &settings.ocr;
     let ocr = ClovaClient::new(
-        &settings.clova_ocr_invoke_url,
-        settings.clova_ocr_secret.clone(),
-        settings.request_mode,
-        Settings::secs(settings.call_timeout_secs),
-        Settings::secs(settings.connect_timeout_secs),
+        &o.invoke_url,
+        o.secret.clone(),
+        o.request_mode,
+        o.call_timeout,
+        o.connect_timeout,
     )
     .context("building the OCR client")?;
-    let limiter = OcrLimiter::new(
-        settings.clova_ocr_rate_per_sec,
-        settings.clova_ocr_max_concurrency,
-    );
+    let limiter = OcrLimiter::new(o.rate_per_sec, o.max_concurrency);
     metrics.ocr_limit.set(i64::from(limiter.current_limit()));
-    metrics
-        .ocr_rate_share
-        .set(f64::from(settings.clova_ocr_rate_per_sec));
+    metrics.ocr_rate_share.set(f64::from(o.rate_per_sec));
     Ok(Pipeline {
         store,
         ocr,
@@ -57,11 +54,7 @@ pub fn pipeline(
 impl Application {
     /// Build with the S3 client from the standard AWS environment.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = S3Store::from_env(
-            settings.s3_force_path_style,
-            Settings::secs(settings.connect_timeout_secs),
-        )
-        .await;
+        let store = S3Store::from_settings(&settings.s3).await;
         Self::build_with(settings, store).await
     }
 
@@ -70,9 +63,10 @@ impl Application {
         settings.require_ocr()?;
         let metrics = Arc::new(Metrics::new());
         let pipeline = pipeline(&settings, store, metrics.clone())?;
-        let http_listener = tokio::net::TcpListener::bind(settings.http_listen)
+        let listen = settings.http.listen;
+        let http_listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("binding the health server on {}", settings.http_listen))?;
+            .with_context(|| format!("binding the health server on {listen}"))?;
         let http_addr = http_listener.local_addr()?;
         Ok(Application {
             ctx: Context {
@@ -97,7 +91,7 @@ impl Application {
         self.ctx.health.clone()
     }
 
-    /// Metrics.
+    /// The metrics registry the worker serves on `/metrics`.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.ctx.metrics.clone()
     }

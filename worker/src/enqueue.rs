@@ -33,7 +33,7 @@ pub async fn enqueue_prefix(
     start_after: Option<String>,
     limit: Option<u64>,
 ) -> anyhow::Result<EnqueueReport> {
-    let conn = amqp::connect(&settings.amqp_url, "ocr-worker-enqueue").await?;
+    let conn = amqp::connect(&settings.broker.amqp_url, "ocr-worker-enqueue").await?;
     amqp::declare_topology(&conn, settings).await?;
     let ch = amqp::confirm_channel(&conn).await?;
     let mut report = EnqueueReport::default();
@@ -67,7 +67,7 @@ pub async fn enqueue_prefix(
                     &ch,
                     Outgoing {
                         exchange: "",
-                        routing_key: &settings.jobs_queue,
+                        routing_key: &settings.broker.jobs_queue,
                         body,
                         message_id: id,
                         correlation_id: None,

@@ -50,6 +50,22 @@ pub struct Share {
     pub rate_per_sec: u32,
 }
 
+impl Share {
+    /// No calls at all: a replica that has not joined, or has lost its presence session.
+    pub const ZERO: Share = Share {
+        concurrency: 0,
+        rate_per_sec: 0,
+    };
+
+    /// Each limit the smaller of the two.
+    pub fn min(self, other: Share) -> Share {
+        Share {
+            concurrency: self.concurrency.min(other.concurrency),
+            rate_per_sec: self.rate_per_sec.min(other.rate_per_sec),
+        }
+    }
+}
+
 /// Counters for reporting quota use (monotonic since start).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimiterCounters {
@@ -535,10 +551,7 @@ mod tests {
     #[tokio::test]
     async fn a_zero_share_blocks_until_granted() {
         let l = OcrLimiter::new(100, 4);
-        l.set_share(Share {
-            concurrency: 0,
-            rate_per_sec: 0,
-        });
+        l.set_share(Share::ZERO);
         assert_eq!(l.current_limit(), 0);
         assert_eq!(l.current_rate(), 0.0);
         let l2 = l.clone();

@@ -1,22 +1,20 @@
 //! `ocr-worker`: thin entry point. Telemetry, configuration, build, run.
 
-use std::path::PathBuf;
-
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use ocr_common::failure::JobError;
-use ocr_common::format;
-use ocr_common::job::Job;
-use ocr_common::message::ResultMessage;
-use ocr_worker::app::{self, Application};
-use ocr_worker::config::{Settings, SettingsArgs};
-use ocr_worker::metrics::Metrics;
-use ocr_worker::ocr::OcrImage;
-use ocr_worker::storage::S3Store;
-use ocr_worker::{enqueue, summary, telemetry};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use ocr_common::job::Job;
+use ocr_common::retry::{self, Decision};
+use ocr_worker::app::{self, Application};
+use ocr_worker::config::{Settings, SettingsArgs, with_defaults_in_help};
+use ocr_worker::metrics::Metrics;
+use ocr_worker::storage::{LocalFiles, S3Store};
+use ocr_worker::{enqueue, summary, telemetry};
 use tokio_util::sync::CancellationToken;
+
+/// The job id `process` runs its one image under.
+const PROCESS_JOB_ID: &str = "process-1";
 
 #[derive(Parser)]
 #[command(
@@ -76,7 +74,9 @@ fn split_s3(url: &str) -> Option<(&str, &str)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // `[default: …]` in `--help` comes from the one place the defaults are written.
+    let matches = with_defaults_in_help(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (Command::Run { settings }
     | Command::Process { settings, .. }
     | Command::Enqueue { settings, .. }
@@ -136,11 +136,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(bp) => bp,
                 None => (target.trim_start_matches("s3://"), ""),
             };
-            let store = S3Store::from_env(
-                settings.s3_force_path_style,
-                Settings::secs(settings.connect_timeout_secs),
-            )
-            .await;
+            let store = S3Store::from_settings(&settings.s3).await;
             let report =
                 enqueue::enqueue_prefix(&settings, &store, bucket, prefix, start_after, limit)
                     .await?;
@@ -157,96 +153,64 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `process FILE`: the local file goes through the same checks as an S3 object (size cap
-/// before reading, magic-byte format), then OCR and normalization.
-async fn process_file(
-    pipeline: &ocr_worker::pipeline::Pipeline<S3Store, ocr_worker::ocr::ClovaClient>,
-    settings: &Settings,
-    path: &std::path::Path,
-    attempts: &AtomicU32,
-) -> anyhow::Result<Result<ResultMessage, JobError>> {
-    let reading = || format!("reading {}", path.display());
-    let size = std::fs::metadata(path).with_context(reading)?.len();
-    let limit = settings.max_image_bytes;
-    if size > limit {
-        return Ok(Err(JobError::ImageTooLarge { size, limit }));
-    }
-    let bytes = std::fs::read(path).with_context(reading)?;
-    let format = match format::inspect(&bytes) {
-        Ok(f) => f,
-        Err(e) => return Ok(Err(e.into())),
-    };
-    let job = Job {
-        job_id: "process-1".into(),
-        bucket: "local".into(),
-        key: path.display().to_string(),
-        version_id: None,
-        document_type: "passport".into(),
-        metadata: None,
-    };
-    let source = ocr_common::message::Source {
-        bucket: job.bucket.clone(),
-        key: job.key.clone(),
-        version_id: None,
-        etag: None,
-        size_bytes: bytes.len() as u64,
-        format,
-    };
-    let image = OcrImage {
-        bytes: bytes.into(),
-        format,
-        name: job.job_id.clone(),
-    };
-    Ok(match pipeline.recognize(&image, attempts).await {
-        Ok(reply) => ocr_worker::pipeline::build_result(
-            reply,
-            source,
-            &job,
-            attempts.load(std::sync::atomic::Ordering::Acquire),
-            chrono::Utc::now(),
-        ),
-        Err(e) => Err(e),
-    })
-}
-
+/// `process TARGET`: one image through the same [`Pipeline::process`] a delivery takes, over S3
+/// or over local files (same size cap before reading, same format check), and the same retry
+/// policy, without the broker's delay stages.
 async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
-    let store = S3Store::from_env(
-        settings.s3_force_path_style,
-        Settings::secs(settings.connect_timeout_secs),
-    )
-    .await;
-    let pipeline = app::pipeline(&settings, store, Arc::new(Metrics::new()))?;
     let attempts = AtomicU32::new(0);
+    let metrics = Arc::new(Metrics::new());
     let outcome = if let Some((bucket, key)) = split_s3(target) {
         let job = Job::parse(
             &serde_json::to_vec(&serde_json::json!({
-                "job_id": "process-1", "bucket": bucket, "key": key
+                "job_id": PROCESS_JOB_ID, "bucket": bucket, "key": key
             }))?,
             usize::MAX,
         )?;
+        let store = S3Store::from_settings(&settings.s3).await;
+        let pipeline = app::pipeline(&settings, store, metrics)?;
         pipeline.process(&job, &attempts).await
     } else {
-        process_file(&pipeline, &settings, &PathBuf::from(target), &attempts).await?
+        // A local path is no valid S3 key (it may start with `/`), so this job is built, not
+        // parsed; `LocalFiles` reads the key as a path.
+        let job = Job {
+            job_id: PROCESS_JOB_ID.into(),
+            bucket: "local".into(),
+            key: target.to_string(),
+            version_id: None,
+            document_type: "passport".into(),
+            metadata: None,
+        };
+        let pipeline = app::pipeline(&settings, LocalFiles, metrics)?;
+        pipeline.process(&job, &attempts).await
     };
-    match outcome {
-        Ok(result) => {
+    // The policy's verdict, as a delivery would get it (a transient error past the paid
+    // attempts reads `retries_exhausted`).
+    let decision = retry::decide(
+        outcome,
+        attempts.load(Ordering::Acquire),
+        0,
+        &settings.retry.policy,
+    );
+    let error = match decision {
+        Decision::Publish(result) => {
             println!("{}", serde_json::to_string_pretty(&result)?);
-            Ok(())
+            return Ok(());
         }
-        Err(e) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "error": {
-                        "kind": e.kind().as_str(),
-                        "message": e.to_string(),
-                        "retryable": e.retryable(),
-                        "http_status": e.http_status(),
-                        "provider_code": e.provider_code(),
-                    }
-                }))?
-            );
-            std::process::exit(1);
-        }
-    }
+        Decision::DeadLetter { error, .. }
+        | Decision::Stop { error }
+        | Decision::Delay { error, .. } => error,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "error": {
+                "kind": error.kind().as_str(),
+                "message": error.to_string(),
+                "retryable": error.retryable(),
+                "http_status": error.http_status(),
+                "provider_code": error.provider_code(),
+            }
+        }))?
+    );
+    std::process::exit(1);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use ocr_common::clova::{self, OcrResponse};
-use ocr_common::failure::JobError;
+use ocr_common::failure::{JobError, ProviderCode};
 use ocr_common::format::ImageFormat;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
@@ -189,7 +189,7 @@ impl OcrApi for ClovaClient {
         match clova::parse_error_body(&body).and_then(|b| b.code.map(|c| (c, b.message))) {
             Some((code, message)) => Err(JobError::Provider {
                 http_status: status.as_u16(),
-                code,
+                code: ProviderCode::parse(&code),
                 message: message.unwrap_or_default(),
                 retry_after,
             }),

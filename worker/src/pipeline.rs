@@ -14,6 +14,7 @@ use ocr_common::format;
 use ocr_common::job::Job;
 use ocr_common::message::{OcrInfo, ResultMessage, SCHEMA_VERSION, Source};
 use ocr_common::normalize::normalize;
+use ocr_common::retry::RetryPolicy;
 
 use crate::config::Settings;
 use crate::limiter::OcrLimiter;
@@ -24,32 +25,32 @@ use crate::storage::ObjectStore;
 /// The knobs the pipeline needs, taken from [`Settings`].
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    /// Largest image.
+    /// Largest image fetched, in bytes.
     pub max_image_bytes: u64,
-    /// Allowed buckets (empty: any).
+    /// Buckets jobs may name (empty: any).
     pub allowed_buckets: Vec<String>,
+    /// Paid attempts allowed, and the retry stages: the pipeline stops calling at the limit.
+    pub policy: RetryPolicy,
     /// Quick in-process retries of a transient error.
     pub quick_retries: u32,
     /// Backoff base.
     pub retry_base: Duration,
     /// Backoff cap, and cap of honoured Retry-After waits.
     pub retry_max: Duration,
-    /// Pause after 0023.
+    /// Pause of every OCR call after 0023.
     pub quota_pause: Duration,
-    /// Paid attempts before giving up.
-    pub max_attempts: u32,
 }
 
 impl From<&Settings> for PipelineConfig {
     fn from(s: &Settings) -> Self {
         PipelineConfig {
-            max_image_bytes: s.max_image_bytes,
-            allowed_buckets: s.allowed_buckets.clone(),
-            quick_retries: s.quick_retries,
-            retry_base: Duration::from_millis(s.retry_base_ms),
-            retry_max: Duration::from_millis(s.retry_max_ms),
-            quota_pause: Settings::secs(s.quota_pause_secs),
-            max_attempts: s.max_attempts,
+            max_image_bytes: s.s3.max_image_bytes,
+            allowed_buckets: s.s3.allowed_buckets.clone(),
+            policy: s.retry.policy.clone(),
+            quick_retries: s.retry.quick_retries,
+            retry_base: s.retry.backoff_base,
+            retry_max: s.retry.backoff_max,
+            quota_pause: s.ocr.quota_pause,
         }
     }
 }
@@ -62,9 +63,9 @@ pub struct Pipeline<S, O> {
     pub ocr: O,
     /// The quota guard shared by all jobs of this process.
     pub limiter: Arc<OcrLimiter>,
-    /// Metrics.
+    /// The process's metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Knobs.
+    /// Limits, retries and backoff.
     pub config: PipelineConfig,
 }
 
@@ -156,8 +157,9 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
 
     /// Call OCR until it answers something final for this image. Quota answers (0025, 429,
     /// 0023) wait and retry without using attempts; transient errors get `quick_retries`
-    /// in-process retries, then come back as `Err` for a delayed retry through the broker;
-    /// past `max_attempts` paid calls the error becomes [`JobError::RetriesExhausted`].
+    /// in-process retries, then come back as `Err` for a delayed retry through the broker.
+    /// Once the job has made `max_attempts` paid calls the error comes back at once; the retry
+    /// policy ([`ocr_common::retry::decide`]) then dead-letters it as `retries_exhausted`.
     pub async fn recognize(
         &self,
         image: &OcrImage,
@@ -222,13 +224,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 }
                 Disposition::Retry { retry_after } => {
                     let paid = attempts.load(Ordering::Acquire);
-                    if paid >= self.config.max_attempts {
-                        return Err(JobError::RetriesExhausted {
-                            attempts: paid,
-                            last: Box::new(err),
-                        });
-                    }
-                    if quick_left == 0 {
+                    if quick_left == 0 || !self.config.policy.may_call_again(paid) {
                         return Err(err);
                     }
                     quick_left -= 1;

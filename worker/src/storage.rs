@@ -5,13 +5,15 @@
 //! `max_image_bytes` are ever held in memory per job. No extra HEAD request is made.
 
 use std::future::Future;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_types::service_config::ServiceConfigKey;
 use bytes::{Bytes, BytesMut};
 use ocr_common::failure::JobError;
+
+use crate::config::S3Settings;
 
 /// An object read into memory.
 #[derive(Debug, Clone)]
@@ -45,11 +47,13 @@ pub struct S3Store {
 impl S3Store {
     /// Build from the standard AWS configuration chain (environment, profile, IMDS...), with
     /// path-style addressing when `force_path_style` (default: when a custom endpoint is set).
-    pub async fn from_env(force_path_style: Option<bool>, connect_timeout: Duration) -> Self {
+    /// The one way the worker's commands build their S3 client.
+    pub async fn from_settings(settings: &S3Settings) -> Self {
+        let force_path_style = settings.force_path_style;
         let shared = aws_config::from_env()
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(connect_timeout)
+                    .connect_timeout(settings.connect_timeout)
                     .build(),
             )
             .load()
@@ -180,6 +184,53 @@ impl ObjectStore for S3Store {
             bytes: buf.freeze(),
             etag,
             version_id: version.or_else(|| version_id.map(str::to_string)),
+        })
+    }
+}
+
+/// [`ObjectStore`] over local files, for `ocr-worker process FILE`: the job's key is the path
+/// (the bucket is ignored), under the same size cap as an S3 object, checked before reading.
+#[derive(Clone, Debug, Default)]
+pub struct LocalFiles;
+
+impl ObjectStore for LocalFiles {
+    async fn fetch(
+        &self,
+        bucket: &str,
+        key: &str,
+        _version_id: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<FetchedObject, JobError> {
+        let path = PathBuf::from(key);
+        let io_error = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => JobError::ObjectNotFound {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            },
+            std::io::ErrorKind::PermissionDenied => JobError::AccessDenied {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            },
+            other => JobError::StorageTransient(format!("reading a local file: {other}")),
+        };
+        let size = tokio::fs::metadata(&path).await.map_err(io_error)?.len();
+        if size > max_bytes {
+            return Err(JobError::ImageTooLarge {
+                size,
+                limit: max_bytes,
+            });
+        }
+        let bytes = tokio::fs::read(&path).await.map_err(io_error)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(JobError::ImageTooLarge {
+                size: bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
+        Ok(FetchedObject {
+            bytes: Bytes::from(bytes),
+            etag: None,
+            version_id: None,
         })
     }
 }

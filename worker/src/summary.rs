@@ -38,12 +38,12 @@ pub async fn collect(
     expect: u64,
     timeout: Duration,
 ) -> anyhow::Result<Summary> {
-    let conn = amqp::connect(&settings.amqp_url, "ocr-worker-summary").await?;
+    let conn = amqp::connect(&settings.broker.amqp_url, "ocr-worker-summary").await?;
     amqp::declare_topology(&conn, settings).await?;
     let ch = conn.create_channel().await?;
     let mut results = ch
         .basic_consume(
-            settings.results_queue.as_str().into(),
+            settings.broker.results_queue.as_str().into(),
             "".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
@@ -51,7 +51,7 @@ pub async fn collect(
         .await?;
     let mut dead = ch
         .basic_consume(
-            settings.dead_queue.as_str().into(),
+            settings.broker.dead_queue.as_str().into(),
             "".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),

@@ -1,0 +1,189 @@
+//! One delivery, from its bytes to the outcome the retry policy chose, then published and
+//! settled by [`outcome`](super::outcome).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use lapin::Channel;
+use lapin::message::Delivery;
+use ocr_common::failure::JobError;
+use ocr_common::job::Job;
+use ocr_common::message::{DeadLetterMessage, outcome_message_id};
+use ocr_common::retry::{self, Decision};
+use tokio_util::sync::CancellationToken;
+
+use super::outcome::Route;
+use super::{Context, Outcome};
+use crate::amqp::{self, ATTEMPTS_HEADER, RETRIES_HEADER};
+use crate::ocr::OcrApi;
+use crate::storage::ObjectStore;
+
+/// A delivery after its attempt: what to publish, and the ids to publish it under.
+struct Attempted {
+    /// The job id, or one salvaged from an invalid job, for the dead letter and logs.
+    job_id: Option<String>,
+    /// The outcome's `message_id`: consumers deduplicate on it.
+    message_id: String,
+    decision: Decision<Vec<u8>>,
+}
+
+/// Salvage a job id from an invalid but JSON job: only a string that would have been a valid
+/// id counts (non-empty, at most 255 bytes so it fits `message_id`, no control characters so
+/// it cannot forge a log line). A delivery's own `message_id` is producer-set bytes, so log
+/// lines print it quoted and escaped (`?msg_id`).
+pub(super) fn salvage_job_id(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let id = v.get("job_id")?.as_str()?;
+    (!id.trim().is_empty()
+        && id.len() <= ocr_common::job::MAX_JOB_ID_BYTES
+        && !id.chars().any(char::is_control))
+    .then(|| id.to_string())
+}
+
+/// The outcome `message_id` of a delivery whose job parsed (or not).
+pub(super) fn message_id_of(delivery: &Delivery, job: Option<&Job>) -> String {
+    outcome_message_id(
+        job,
+        delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str()),
+        &delivery.data,
+    )
+}
+
+impl<S: ObjectStore, O: OcrApi> Context<S, O> {
+    /// Parse, run the pipeline under the job deadline, and let the retry policy decide.
+    async fn attempt(&self, delivery: &Delivery) -> Attempted {
+        let job = match Job::parse(&delivery.data, self.settings.broker.max_job_bytes) {
+            Ok(job) => job,
+            Err(invalid) => {
+                let salvaged = salvage_job_id(&delivery.data);
+                return Attempted {
+                    // An invalid job that still names a job id is deduplicated on it.
+                    message_id: salvaged
+                        .clone()
+                        .unwrap_or_else(|| message_id_of(delivery, None)),
+                    job_id: salvaged,
+                    decision: Decision::DeadLetter {
+                        error: JobError::InvalidJob(invalid),
+                        attempts: 0,
+                    },
+                };
+            }
+        };
+        let props = &delivery.properties;
+        let attempts = AtomicU32::new(amqp::header_u32(props, ATTEMPTS_HEADER));
+        let retries = amqp::header_u32(props, RETRIES_HEADER);
+        let deadline = self.settings.retry.job_deadline;
+        let res = match tokio::time::timeout(deadline, self.pipeline.process(&job, &attempts)).await
+        {
+            Ok(r) => r,
+            // A job that only waited for a paused quota is not a job that failed.
+            Err(_) if self.pipeline.limiter.is_paused() => Err(JobError::QuotaPausedPastDeadline),
+            Err(_) => Err(JobError::DeadlineExceeded),
+        };
+        let body = res.and_then(|result| {
+            serde_json::to_vec(&result)
+                .map_err(|e| JobError::BadResponse(format!("result not serialisable: {e}")))
+        });
+        let attempts = attempts.load(Ordering::Acquire);
+        Attempted {
+            message_id: message_id_of(delivery, Some(&job)),
+            job_id: Some(job.job_id),
+            decision: retry::decide(body, attempts, retries, &self.settings.retry.policy),
+        }
+    }
+
+    /// Handle one delivery to its end. Publishing goes on `publish`, acking on the delivery's
+    /// own channel.
+    /// A failure of the publishing channel cancels `broken`: the session then ends and its
+    /// unacked deliveries go back to the queue.
+    pub async fn handle(
+        &self,
+        delivery: Delivery,
+        publish: &Channel,
+        broken: &CancellationToken,
+    ) -> Outcome {
+        self.metrics.in_flight.inc();
+        let outcome = self.handle_inner(&delivery, publish).await;
+        self.metrics.in_flight.dec();
+        if matches!(outcome, Outcome::Abandoned) {
+            broken.cancel();
+        }
+        outcome
+    }
+
+    async fn handle_inner(&self, delivery: &Delivery, publish: &Channel) -> Outcome {
+        let Attempted {
+            job_id,
+            message_id,
+            decision,
+        } = self.attempt(delivery).await;
+        let job_id_or_dash = job_id.as_deref().unwrap_or("-");
+        let (route, body, headers, outcome) = match decision {
+            Decision::Publish(body) => {
+                tracing::info!(job_id = %job_id_or_dash, outcome = "succeeded", "job done");
+                (Route::Result, body, None, Outcome::Succeeded)
+            }
+            Decision::DeadLetter { error, attempts } => {
+                let dl = DeadLetterMessage::new(
+                    job_id.clone(),
+                    &error,
+                    attempts,
+                    &delivery.data,
+                    chrono::Utc::now(),
+                );
+                tracing::warn!(
+                    job_id = job_id_or_dash,
+                    message_id = ?message_id,
+                    error_kind = %error.kind(),
+                    attempts,
+                    "job dead-lettered"
+                );
+                (
+                    Route::DeadLetter(dl.routing_key()),
+                    serde_json::to_vec(&dl).unwrap_or_default(),
+                    None,
+                    Outcome::DeadLettered(error.kind()),
+                )
+            }
+            Decision::Delay {
+                stage,
+                attempts,
+                retries,
+                error,
+            } => {
+                tracing::info!(
+                    job_id = %message_id,
+                    error_kind = %error.kind(),
+                    attempts,
+                    retry = retries,
+                    delay_ms = stage.as_millis() as u64,
+                    "job scheduled for a delayed retry"
+                );
+                (
+                    Route::Delay(stage),
+                    delivery.data.clone(),
+                    Some(amqp::retry_headers(attempts, retries)),
+                    Outcome::Retried,
+                )
+            }
+            Decision::Stop { error } => {
+                if !self.stop.is_cancelled() {
+                    tracing::error!(
+                        error_kind = %error.kind(),
+                        reason = %error,
+                        "CONFIGURATION ERROR: stopping consumption; jobs stay queued until this is fixed"
+                    );
+                }
+                self.stop_consuming(error.to_string());
+                return self.requeue(delivery).await;
+            }
+        };
+        let published = self
+            .publish_outcome(publish, delivery, route, &body, &message_id, headers)
+            .await;
+        self.settle(delivery, published, outcome, &message_id).await
+    }
+}

@@ -1,0 +1,127 @@
+//! Publishing a delivery's one outcome and settling the delivery by what the broker said:
+//! confirmed → ack; unroutable → nack back and stop consuming; anything else → abandon (leave
+//! it unacked, the broker redelivers).
+
+use std::time::Duration;
+
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::types::FieldTable;
+use ocr_common::failure::JobError;
+
+use super::{Context, Outcome};
+use crate::amqp::{self, AmqpError, Outgoing};
+use crate::metrics::KindLabel;
+
+/// Where an outcome goes.
+pub(super) enum Route {
+    /// The results exchange, with the configured routing key.
+    Result,
+    /// The dead-letter exchange, with this `dead.<kind>` routing key.
+    DeadLetter(String),
+    /// The delay stage queue of this length, through the default exchange.
+    Delay(Duration),
+}
+
+impl<S, O> Context<S, O> {
+    /// Publish `body` on `route` (persistent, mandatory, confirmed), with the delivery's
+    /// correlation id copied over.
+    pub(super) async fn publish_outcome(
+        &self,
+        publish: &Channel,
+        delivery: &Delivery,
+        route: Route,
+        body: &[u8],
+        message_id: &str,
+        headers: Option<FieldTable>,
+    ) -> Result<(), AmqpError> {
+        let b = &self.settings.broker;
+        let delay_queue;
+        let (exchange, routing_key) = match &route {
+            Route::Result => (b.results_exchange.as_str(), b.results_routing_key.as_str()),
+            Route::DeadLetter(rk) => (b.dead_exchange.as_str(), rk.as_str()),
+            Route::Delay(stage) => {
+                delay_queue = amqp::delay_queue_name(&b.jobs_queue, *stage);
+                ("", delay_queue.as_str())
+            }
+        };
+        amqp::publish_confirmed(
+            publish,
+            Outgoing {
+                exchange,
+                routing_key,
+                body,
+                message_id,
+                correlation_id: delivery
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .map(|s| s.as_str()),
+                headers,
+            },
+        )
+        .await
+    }
+
+    /// Nack the delivery back to the queue (consumption is stopping).
+    pub(super) async fn requeue(&self, delivery: &Delivery) -> Outcome {
+        let _ = delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await;
+        self.metrics.job(Outcome::Requeued.metric_label());
+        Outcome::Requeued
+    }
+
+    /// Settle the delivery by what publishing its `outcome` gave.
+    pub(super) async fn settle(
+        &self,
+        delivery: &Delivery,
+        published: Result<(), AmqpError>,
+        outcome: Outcome,
+        message_id: &str,
+    ) -> Outcome {
+        match published {
+            Ok(()) => {
+                if let Outcome::DeadLettered(kind) = &outcome {
+                    self.metrics
+                        .dead_letters
+                        .get_or_create(&KindLabel {
+                            kind: kind.as_str().into(),
+                        })
+                        .inc();
+                }
+                match delivery.acker.ack(BasicAckOptions::default()).await {
+                    Ok(_) => {
+                        self.metrics.job(outcome.metric_label());
+                        outcome
+                    }
+                    Err(e) => {
+                        tracing::warn!(message_id = ?message_id, error = %e, "ack failed after a confirmed outcome: the job will be redelivered (duplicate outcome, same message_id)");
+                        Outcome::Abandoned
+                    }
+                }
+            }
+            Err(AmqpError::Unroutable {
+                exchange,
+                routing_key,
+            }) => {
+                let err = JobError::Unroutable {
+                    exchange,
+                    routing_key,
+                };
+                tracing::error!(message_id = ?message_id, reason = %err, "CONFIGURATION ERROR: outcome unroutable; not acking, stopping consumption");
+                self.stop_consuming(err.to_string());
+                self.requeue(delivery).await
+            }
+            Err(e) => {
+                tracing::warn!(message_id = ?message_id, error = %e, "outcome not confirmed; leaving the job unacked for redelivery");
+                Outcome::Abandoned
+            }
+        }
+    }
+}

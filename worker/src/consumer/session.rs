@@ -1,0 +1,209 @@
+//! Broker sessions: connect, declare, consume until shutdown, a configuration stop or a lost
+//! channel; reconnect with jittered backoff; on shutdown, drain in-flight jobs within the
+//! grace period.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use lapin::Connection;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::gate::{FlowGate, WorkConsumers, desired_prefetch};
+use super::{Context, Outcome};
+use crate::amqp::{self, AmqpError};
+use crate::ocr::OcrApi;
+use crate::storage::ObjectStore;
+
+/// Prefetch of the poison relay's consumer.
+const POISON_PREFETCH: u16 = 8;
+
+/// Why a broker session ended.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// Shutdown requested; in-flight work drained (or abandoned at the grace deadline).
+    Shutdown,
+    /// Consumption stopped on a configuration error.
+    Stopped,
+}
+
+/// Run sessions until shutdown, reconnecting with jittered backoff when the broker goes away.
+pub async fn run<S: ObjectStore, O: OcrApi>(
+    ctx: Context<S, O>,
+    shutdown: CancellationToken,
+) -> Result<(), AmqpError> {
+    let mut backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        match session(&ctx, &shutdown).await {
+            Ok(SessionEnd::Shutdown) => return Ok(()),
+            Ok(SessionEnd::Stopped) => {
+                // Stay alive (health endpoints say why) until told to exit.
+                shutdown.cancelled().await;
+                return Ok(());
+            }
+            Err(e @ AmqpError::QueueMismatch { .. }) => {
+                tracing::error!(error = %e, "CONFIGURATION ERROR: topology mismatch; not consuming");
+                ctx.health.set_stopped(e.to_string());
+                ctx.health.set_connected(false);
+                shutdown.cancelled().await;
+                return Err(e);
+            }
+            Err(e) => {
+                ctx.health.set_connected(false);
+                ctx.metrics.consuming.set(0);
+                let wait = backoff.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "broker session ended; reconnecting");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.cancelled() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn session<S: ObjectStore, O: OcrApi>(
+    ctx: &Context<S, O>,
+    shutdown: &CancellationToken,
+) -> Result<SessionEnd, AmqpError> {
+    let b = &ctx.settings.broker;
+    let conn = amqp::connect(&b.amqp_url, &format!("ocr-worker {}", b.jobs_queue)).await?;
+    ctx.metrics.connections.inc();
+    let result = session_on(ctx, &conn, shutdown).await;
+    ctx.health.set_connected(false);
+    // A new connection starts unblocked; the broker says so again if the alarm persists.
+    ctx.set_blocked(false);
+    ctx.metrics.consuming.set(0);
+    amqp::close_bounded(conn.close(200, "bye".into())).await;
+    result
+}
+
+async fn session_on<S: ObjectStore, O: OcrApi>(
+    ctx: &Context<S, O>,
+    conn: &Connection,
+    shutdown: &CancellationToken,
+) -> Result<SessionEnd, AmqpError> {
+    let b = &ctx.settings.broker;
+    amqp::declare_topology(conn, &ctx.settings).await?;
+    let publish = amqp::confirm_channel(conn).await?;
+    let tag = format!("ocr-worker-{}", uuid::Uuid::new_v4());
+    let mut work = WorkConsumers::start(
+        conn.create_channel().await?,
+        &b.jobs_queue,
+        &tag,
+        desired_prefetch(ctx),
+    )
+    .await?;
+    let mut share_changes = ctx.pipeline.limiter.subscribe();
+    let poison_tag = format!("{tag}-poison");
+    let poison_ch = conn.create_channel().await?;
+    poison_ch
+        .basic_qos(POISON_PREFETCH, BasicQosOptions::default())
+        .await?;
+    let mut poison = poison_ch
+        .basic_consume(
+            b.poison_queue.as_str().into(),
+            poison_tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut events = Box::pin(conn.events_listener());
+    ctx.health.set_connected(true);
+    ctx.health.set_consuming(true);
+    ctx.metrics.consuming.set(1);
+    tracing::info!(
+        queue = %b.jobs_queue,
+        prefetch = work.prefetch(),
+        broker = %crate::config::redacted_amqp_url(&b.amqp_url),
+        "consuming"
+    );
+
+    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    let broken = CancellationToken::new();
+    let mut flow = FlowGate::default();
+    let end = loop {
+        let paused = ctx.pipeline.limiter.paused_remaining();
+        tokio::select! {
+            () = shutdown.cancelled() => break Ok(SessionEnd::Shutdown),
+            // Wake when the quota pause ends.
+            () = tokio::time::sleep(paused.unwrap_or_default()), if paused.is_some() => {}
+            () = broken.cancelled() => break Err(AmqpError::ChannelLost),
+            () = ctx.stop.cancelled() => break Ok(SessionEnd::Stopped),
+            ev = events.next() => {
+                if let Some(ev) = ev {
+                    flow.on_event(ctx, ev);
+                }
+            }
+            Ok(()) = share_changes.changed() => {
+                if let Err(e) = work.follow(desired_prefetch(ctx)).await {
+                    break Err(e);
+                }
+            }
+            d = work.stream.next(), if flow.open(paused) => match d {
+                Some(Ok(delivery)) => {
+                    let ctx = ctx.clone();
+                    let publish = publish.clone();
+                    let broken = broken.clone();
+                    tasks.spawn(async move { ctx.handle(delivery, &publish, &broken).await });
+                }
+                Some(Err(e)) => break Err(e.into()),
+                None => break Err(AmqpError::ChannelLost),
+            },
+            p = poison.next() => match p {
+                Some(Ok(delivery)) => {
+                    let ctx = ctx.clone();
+                    let publish = publish.clone();
+                    tasks.spawn(async move { ctx.relay_poison(delivery, &publish).await });
+                }
+                Some(Err(e)) => break Err(e.into()),
+                None => {}
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    };
+    ctx.health.set_consuming(false);
+    ctx.metrics.consuming.set(0);
+    match &end {
+        Ok(_) => {
+            // Stop taking deliveries, then let in-flight jobs finish within the grace period.
+            work.cancel().await;
+            let _ = poison_ch
+                .basic_cancel(poison_tag.as_str().into(), BasicCancelOptions::default())
+                .await;
+            let grace = ctx.settings.shutdown_grace;
+            let n = tasks.len();
+            let drained =
+                tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+                    .await;
+            if drained.is_err() {
+                tracing::warn!(
+                    unfinished = tasks.len(),
+                    "grace period over: leaving unfinished jobs unacked for redelivery"
+                );
+                tasks.abort_all();
+            } else if n > 0 {
+                tracing::info!(finished = n, "in-flight jobs finished");
+            }
+            // Buffered deliveries not yet started are returned to the queue by closing.
+            amqp::close_bounded(work.channel().close(200, "shutdown".into())).await;
+            amqp::close_bounded(publish.close(200, "shutdown".into())).await;
+        }
+        Err(_) => {
+            // The session is dead: its tasks can never ack. Drop them; the broker redelivers.
+            tasks.abort_all();
+        }
+    }
+    end
+}

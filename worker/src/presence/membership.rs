@@ -1,0 +1,431 @@
+//! The pure half of quota sharing: who the replicas are, and which share this one may apply.
+//! No broker, no limiter, no clock read: every input (heartbeats, the time, calls held) is
+//! passed in, so the rules are unit-tested without a broker.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::limiter::Share;
+
+/// How long a peer must have been stable (no shrink) before others grow into what it gave up:
+/// the domain's sliding rate window plus a margin.
+pub const SETTLE: Duration = Duration::from_millis(1100);
+
+/// Heartbeat periods without news after which a replica no longer counts.
+pub const EXPIRY_PERIODS: u32 = 3;
+
+/// The timing of the protocol, all derived from the heartbeat period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// A peer silent for longer no longer counts ([`EXPIRY_PERIODS`] periods).
+    pub expiry: Duration,
+    /// The discovery window: a replica that (re)joins listens this long, one and a half
+    /// periods, to hear every peer's heartbeat before it may grow.
+    pub discovery: Duration,
+}
+
+impl Timing {
+    /// The timing for heartbeats every `period`.
+    pub fn for_period(period: Duration) -> Timing {
+        Timing {
+            expiry: period * EXPIRY_PERIODS,
+            discovery: period * 3 / 2,
+        }
+    }
+}
+
+/// One heartbeat on the presence exchange.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Beat {
+    /// Format version (1).
+    pub v: u8,
+    /// Random replica id (no host or personal data).
+    pub id: String,
+    /// Start time of the replica, ms since the Unix epoch (orders ranks: oldest first).
+    pub started_ms: u64,
+    /// Heartbeat sequence number.
+    pub seq: u64,
+    /// The domain's calls per second as this replica is configured.
+    pub rate: u32,
+    /// The domain's simultaneous calls as this replica is configured.
+    pub conc: u32,
+    /// Ids of the replicas this one counts, in rank order.
+    pub view: Vec<String>,
+    /// No more calls in flight than its concurrency share.
+    pub settled: bool,
+    /// Milliseconds since it last shrank its share or was unsettled.
+    pub stable_ms: u64,
+    /// Concurrency share applied now.
+    pub share_conc: u32,
+    /// Rate share applied now.
+    pub share_rate: u32,
+    /// Last heartbeat of a replica shutting down.
+    pub leaving: bool,
+}
+
+/// `total` split over `n` ranks as evenly as possible in whole numbers; the share of `rank`.
+pub fn split(total: u32, n: u32, rank: u32) -> u32 {
+    if n == 0 {
+        return total;
+    }
+    total / n + u32::from(rank < total % n)
+}
+
+struct Peer {
+    started_ms: u64,
+    last_seen: Instant,
+    view: Vec<String>,
+    settled: bool,
+    stable_since: Instant,
+    domain: Share,
+}
+
+/// What one evaluation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The share to apply now (shrinks at once, growth only when safe).
+    pub share: Share,
+    /// The share this replica's rank gives it once growing is safe.
+    pub target: Share,
+    /// Replicas counted, this one included.
+    pub replicas: u32,
+    /// This replica's rank among them (0 = oldest).
+    pub rank: u32,
+    /// Whether anything a heartbeat carries changed (view, share, settled).
+    pub changed: bool,
+}
+
+/// This replica's view of the membership and the share it has applied.
+pub struct Membership {
+    /// This replica's id.
+    pub id: String,
+    /// This replica's start time, ms since the Unix epoch.
+    pub started_ms: u64,
+    /// The domain's limits as this replica is configured.
+    pub domain: Share,
+    seq: u64,
+    peers: HashMap<String, Peer>,
+    /// Start of the current session's discovery window.
+    joined_at: Instant,
+    /// The share applied now.
+    pub applied: Share,
+    /// The replicas counted, in rank order.
+    pub view: Vec<String>,
+    settled: bool,
+    stable_since: Instant,
+    warned_domain: bool,
+}
+
+impl Membership {
+    /// A replica that has heard nobody yet, holding `applied`.
+    pub fn new(id: String, started_ms: u64, domain: Share, applied: Share, now: Instant) -> Self {
+        Membership {
+            view: vec![id.clone()],
+            id,
+            started_ms,
+            domain,
+            seq: 0,
+            peers: HashMap::new(),
+            joined_at: now,
+            applied,
+            settled: true,
+            stable_since: now,
+            warned_domain: false,
+        }
+    }
+
+    /// Start a (new) session: listen for a discovery window before growing.
+    pub fn join(&mut self, now: Instant) {
+        self.joined_at = now;
+    }
+
+    /// The presence session is lost: hold nothing, forget everyone, and join again as new.
+    pub fn reset(&mut self) {
+        self.applied = Share::ZERO;
+        self.peers.clear();
+        self.view = vec![self.id.clone()];
+    }
+
+    /// The next heartbeat this replica sends.
+    pub fn beat(&mut self, leaving: bool, now: Instant) -> Beat {
+        self.seq += 1;
+        Beat {
+            v: 1,
+            id: self.id.clone(),
+            started_ms: self.started_ms,
+            seq: self.seq,
+            rate: self.domain.rate_per_sec,
+            conc: self.domain.concurrency,
+            view: self.view.clone(),
+            settled: self.settled,
+            stable_ms: now.duration_since(self.stable_since).as_millis() as u64,
+            share_conc: self.applied.concurrency,
+            share_rate: self.applied.rate_per_sec,
+            leaving,
+        }
+    }
+
+    /// Record a peer's heartbeat. Returns whether it is news (a new or departed peer).
+    pub fn receive(&mut self, beat: Beat, now: Instant) -> bool {
+        if beat.id == self.id || beat.v != 1 {
+            return false;
+        }
+        if beat.leaving {
+            let known = self.peers.remove(&beat.id).is_some();
+            if known {
+                tracing::info!(replica = %beat.id, "OCR quota: replica left");
+            }
+            return known;
+        }
+        let domain = Share {
+            concurrency: beat.conc,
+            rate_per_sec: beat.rate,
+        };
+        if domain != self.domain && !self.warned_domain {
+            self.warned_domain = true;
+            tracing::warn!(
+                replica = %beat.id,
+                peer_rate = beat.rate,
+                peer_concurrency = beat.conc,
+                "OCR quota: replicas are configured with different domain limits; using the smallest"
+            );
+        }
+        let stable_since = now
+            .checked_sub(Duration::from_millis(beat.stable_ms))
+            .unwrap_or(now);
+        let peer = Peer {
+            started_ms: beat.started_ms,
+            last_seen: now,
+            view: beat.view,
+            settled: beat.settled,
+            stable_since,
+            domain,
+        };
+        let new = self.peers.insert(beat.id.clone(), peer).is_none();
+        if new {
+            tracing::info!(replica = %beat.id, "OCR quota: replica joined");
+        }
+        new
+    }
+
+    /// Recompute the view and the share at `now`, with `held` calls in flight; shrinks apply
+    /// at once, growth only when safe. The caller applies [`Evaluation::share`].
+    pub fn evaluate(&mut self, now: Instant, held: u32, timing: Timing) -> Evaluation {
+        self.peers.retain(|id, p| {
+            let alive = now.duration_since(p.last_seen) <= timing.expiry;
+            if !alive {
+                tracing::info!(replica = %id, "OCR quota: replica silent; no longer counted");
+            }
+            alive
+        });
+        let mut members: Vec<(u64, &str)> = self
+            .peers
+            .iter()
+            .map(|(id, p)| (p.started_ms, id.as_str()))
+            .chain(std::iter::once((self.started_ms, self.id.as_str())))
+            .collect();
+        members.sort_unstable();
+        let view: Vec<String> = members.iter().map(|(_, id)| id.to_string()).collect();
+        let n = view.len() as u32;
+        let rank = view.iter().position(|id| *id == self.id).unwrap_or(0) as u32;
+        let domain = self
+            .peers
+            .values()
+            .fold(self.domain, |d, p| d.min(p.domain));
+        let target = Share {
+            concurrency: split(domain.concurrency, n, rank),
+            rate_per_sec: split(domain.rate_per_sec, n, rank),
+        };
+        let mut next = self.applied.min(target);
+        let view_changed = view != self.view;
+        self.view = view;
+        if next != target && self.may_grow(now, timing.discovery) {
+            next = target;
+        }
+        let shrank = next.concurrency < self.applied.concurrency
+            || next.rate_per_sec < self.applied.rate_per_sec;
+        let share_changed = next != self.applied;
+        self.applied = next;
+        let settled = held <= self.applied.concurrency;
+        if shrank || !settled {
+            self.stable_since = now;
+        }
+        let settled_changed = settled != self.settled;
+        self.settled = settled;
+        Evaluation {
+            share: next,
+            target,
+            replicas: n,
+            rank,
+            changed: view_changed || share_changed || settled_changed,
+        }
+    }
+
+    /// Growth is safe when we have listened long enough and every other replica we count
+    /// sees the same set, is settled, and has been stable for a rate window.
+    fn may_grow(&self, now: Instant, discovery: Duration) -> bool {
+        if now.duration_since(self.joined_at) < discovery {
+            return false;
+        }
+        self.peers.values().all(|p| {
+            p.view == self.view && p.settled && now.duration_since(p.stable_since) >= SETTLE
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOMAIN: Share = Share {
+        concurrency: 8,
+        rate_per_sec: 40,
+    };
+
+    #[test]
+    fn splits_add_up_exactly() {
+        for total in [1u32, 2, 8, 40, 41] {
+            for n in 1u32..=10 {
+                let sum: u32 = (0..n).map(|r| split(total, n, r)).sum();
+                assert_eq!(sum, total, "{total} over {n}");
+                let max = (0..n).map(|r| split(total, n, r)).max().unwrap();
+                let min = (0..n).map(|r| split(total, n, r)).min().unwrap();
+                assert!(max - min <= 1);
+            }
+        }
+        assert_eq!(split(40, 3, 0), 14);
+        assert_eq!(split(8, 3, 2), 2);
+        assert_eq!(split(2, 3, 2), 0);
+    }
+
+    #[test]
+    fn discovery_is_one_and_a_half_periods() {
+        let t = Timing::for_period(Duration::from_millis(500));
+        assert_eq!(t.discovery, Duration::from_millis(750));
+        assert_eq!(t.expiry, Duration::from_millis(1500));
+    }
+
+    fn beat(id: &str, started_ms: u64, view: &[&str]) -> Beat {
+        Beat {
+            v: 1,
+            id: id.into(),
+            started_ms,
+            seq: 1,
+            rate: 40,
+            conc: 8,
+            view: view.iter().map(|s| s.to_string()).collect(),
+            settled: true,
+            stable_ms: 10_000,
+            share_conc: 0,
+            share_rate: 0,
+            leaving: false,
+        }
+    }
+
+    const TIMING: Timing = Timing {
+        expiry: Duration::from_millis(1500),
+        discovery: Duration::from_millis(750),
+    };
+
+    #[test]
+    fn shrinks_at_once_and_grows_only_on_agreement() {
+        let mut now = Instant::now();
+        let mut s = Membership::new("m".into(), 100, DOMAIN, DOMAIN, now);
+        // Alone, after discovery: the whole domain.
+        now += TIMING.discovery;
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied, DOMAIN);
+        // A newer replica appears: shrink at once to rank 0 of 2.
+        s.receive(beat("z", 200, &["z"]), now);
+        let e = s.evaluate(now, 0, TIMING);
+        assert_eq!(
+            e.share,
+            Share {
+                concurrency: 4,
+                rate_per_sec: 20
+            }
+        );
+        assert!(e.changed);
+        assert_eq!(s.view, vec!["m".to_string(), "z".to_string()]);
+        // It leaves: growth waits for... nobody else; back to the whole domain.
+        let mut b = beat("z", 200, &["m", "z"]);
+        b.leaving = true;
+        s.receive(b, now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied, DOMAIN);
+        // An older replica appears: we become rank 1 and shrink; we may not grow back while
+        // it disagrees on the view.
+        s.receive(beat("a", 50, &["a"]), now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied.rate_per_sec, 20);
+        // It crashes: silent past the expiry. We grow only once it no longer counts.
+        now += Duration::from_millis(1000);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied.rate_per_sec, 20);
+        now += Duration::from_millis(600);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied, DOMAIN);
+    }
+
+    #[test]
+    fn a_newcomer_waits_for_peers_to_settle() {
+        let mut now = Instant::now();
+        let mut s = Membership::new("n".into(), 300, DOMAIN, Share::ZERO, now);
+        s.receive(beat("a", 100, &["a"]), now);
+        now += TIMING.discovery;
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied.concurrency, 0, "peer does not count us yet");
+        let mut b = beat("a", 100, &["a", "n"]);
+        b.stable_ms = 0; // it just shrank
+        s.receive(b.clone(), now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(
+            s.applied.concurrency, 0,
+            "peer has not been stable for a rate window"
+        );
+        now += SETTLE;
+        s.receive(
+            Beat {
+                stable_ms: SETTLE.as_millis() as u64,
+                ..b
+            },
+            now,
+        );
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(
+            s.applied,
+            Share {
+                concurrency: 4,
+                rate_per_sec: 20
+            }
+        );
+    }
+
+    #[test]
+    fn holding_more_than_the_share_is_unsettled() {
+        let now = Instant::now();
+        let mut s = Membership::new("m".into(), 100, DOMAIN, DOMAIN, now);
+        let later = now + TIMING.discovery;
+        s.evaluate(later, 0, TIMING);
+        s.receive(beat("z", 200, &["m", "z"]), later);
+        let e = s.evaluate(later, 8, TIMING);
+        assert_eq!(e.share.concurrency, 4);
+        let b = s.beat(false, later);
+        assert!(!b.settled, "8 held over a share of 4");
+        assert_eq!(b.stable_ms, 0);
+    }
+
+    #[test]
+    fn a_reset_drops_to_zero_and_forgets() {
+        let now = Instant::now();
+        let mut s = Membership::new("m".into(), 100, DOMAIN, DOMAIN, now);
+        s.receive(beat("z", 200, &["m", "z"]), now);
+        s.evaluate(now, 0, TIMING);
+        s.reset();
+        assert_eq!(s.applied, Share::ZERO);
+        assert_eq!(s.view, vec!["m".to_string()]);
+    }
+}
