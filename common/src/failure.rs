@@ -127,23 +127,23 @@ pub enum JobError {
     /// Bucket outside the allow-list.
     #[error("bucket `{bucket}` is not in the allow-list")]
     BucketNotAllowed {
-        /// Bucket.
+        /// The bucket the job named.
         bucket: String,
     },
     /// Missing object/bucket/version.
     #[error("s3://{bucket}/{key} not found")]
     ObjectNotFound {
-        /// Bucket.
+        /// The bucket looked in.
         bucket: String,
-        /// Key.
+        /// The key that was not there.
         key: String,
     },
     /// Access denied by the object store.
     #[error("access denied to s3://{bucket}/{key}")]
     AccessDenied {
-        /// Bucket.
+        /// The bucket that refused.
         bucket: String,
-        /// Key.
+        /// The key asked for.
         key: String,
     },
     /// Object larger than allowed.
@@ -151,7 +151,7 @@ pub enum JobError {
     ImageTooLarge {
         /// Size reported or read so far.
         size: u64,
-        /// Limit.
+        /// The configured `max_image_bytes`.
         limit: u64,
     },
     /// Bad image format.
@@ -234,9 +234,9 @@ pub enum JobError {
     /// An outcome could not be routed to any queue.
     #[error("outcome for exchange `{exchange}` routing key `{routing_key}` was unroutable")]
     Unroutable {
-        /// Exchange.
+        /// The exchange it was published to.
         exchange: String,
-        /// Routing key.
+        /// The routing key no binding matched.
         routing_key: String,
     },
 }

@@ -18,9 +18,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Where the image came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
-    /// Bucket.
+    /// The bucket the job named (`local` for `ocr-worker process FILE`).
     pub bucket: String,
-    /// Key.
+    /// The object key (the path, for a local file).
     pub key: String,
     /// Version id requested or reported.
     pub version_id: Option<String>,

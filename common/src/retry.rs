@@ -182,7 +182,9 @@ mod tests {
     #[test]
     fn the_outcome_table() {
         use ErrorKind::*;
-        let table: Vec<(&str, Result<(), JobError>, u32, u32, Want)> = vec![
+        /// Name, outcome, paid attempts, broker retries, expected decision.
+        type Row = (&'static str, Result<(), JobError>, u32, u32, Want);
+        let table: Vec<Row> = vec![
             ("success", Ok(()), 1, 0, Want::Publish),
             (
                 "dead letter of its kind",
