@@ -59,8 +59,8 @@ fn swap_visible(c: char) -> bool {
 pub(super) enum Slot {
     /// A digit in every known format.
     Digit,
-    /// A letter in every known format.
-    Letter,
+    /// One of these letters in every known format.
+    LetterOf(&'static str),
     /// The known formats disagree (or say nothing): no forced repair.
     Open,
 }
@@ -68,10 +68,12 @@ pub(super) enum Slot {
 /// Korean passports (issuing state `KOR`). Older numbers are one letter and eight digits
 /// (`M12345678`; the letter gives the kind: `M`, `S`, `R`, `G`, `D`); next-generation numbers,
 /// issued from 21 December 2021, insert a letter in the fifth place (`M123A4567`). Both agree on
-/// a letter first and digits at 2-4 and 6-9; the fifth place is open. Sources in
-/// `docs/normalization.md`.
+/// a kind letter first and digits at 2-4 and 6-9; the fifth place is open. Sources in
+/// `docs/normalization.md`. Only `5`→`S` and `6`→`G` can be forced in the first place: `I`, `O`,
+/// `B`, `Z` are no kind letter, and forcing to one could hide a misread kind letter with the
+/// same check-digit value (`1` for `S`: `I` and `S` differ by 10).
 const KOR: [Slot; 9] = [
-    Slot::Letter,
+    Slot::LetterOf("MSRGD"),
     Slot::Digit,
     Slot::Digit,
     Slot::Digit,
@@ -95,7 +97,7 @@ pub(super) fn issuer_format(state: &[char]) -> Option<&'static [Slot; 9]> {
 fn fits(number: &[char], format: &[Slot; 9]) -> bool {
     number.iter().zip(format).all(|(c, slot)| match slot {
         Slot::Digit => c.is_ascii_digit(),
-        Slot::Letter => c.is_ascii_uppercase(),
+        Slot::LetterOf(set) => set.contains(*c),
         Slot::Open => true,
     })
 }
@@ -195,7 +197,16 @@ pub(super) fn force_issuer(l2: &mut [char], format: &[Slot; 9], out: &mut Vec<Mr
     for (pos, slot) in format.iter().enumerate() {
         let want_digit = match slot {
             Slot::Digit => true,
-            Slot::Letter => false,
+            Slot::LetterOf(set) => {
+                let into_set = trial
+                    .get(pos)
+                    .and_then(|c| swap_if(*c, false))
+                    .is_some_and(|to| set.contains(to));
+                if !into_set {
+                    continue;
+                }
+                false
+            }
             Slot::Open => continue,
         };
         let spot = Spot {
@@ -354,6 +365,7 @@ mod tests {
         assert!(fits(&"M123A4567".chars().collect::<Vec<_>>(), f));
         assert!(!fits(&"M1Z345678".chars().collect::<Vec<_>>(), f));
         assert!(!fits(&"112345678".chars().collect::<Vec<_>>(), f));
+        assert!(!fits(&"I12345678".chars().collect::<Vec<_>>(), f));
         assert_eq!(issuer_format(&['K', '0', 'R']), None);
         assert_eq!(issuer_format(&['U', 'T', 'O']), None);
     }

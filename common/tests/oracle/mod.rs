@@ -135,3 +135,25 @@ pub fn same_document(a2: &[u8], b2: &[u8]) -> bool {
         && matches!(a2[42], b'<' | b'0')
         && matches!(b2[42], b'<' | b'0')
 }
+
+/// The five check-digit verdicts of a 44-character line 2, as read: document number, birth
+/// date, expiry date, personal number (`<`/`0` accepted when empty), composite. A check digit
+/// that is not a digit fails. `None` for a line that is not 44 characters of the alphabet.
+pub fn oracle_hashes(l2: &[u8]) -> Option<[bool; 5]> {
+    if l2.len() != 44 || !l2.iter().all(|b| oracle_value(*b).is_some()) {
+        return None;
+    }
+    let ok = |field: &[u8], cd: u8| cd.is_ascii_digit() && oracle_cd(field) == Some(cd - b'0');
+    let personal = &l2[28..42];
+    let empty = personal.iter().all(|b| *b == b'<');
+    let mut composite = l2[0..10].to_vec();
+    composite.extend_from_slice(&l2[13..20]);
+    composite.extend_from_slice(&l2[21..43]);
+    Some([
+        ok(&l2[0..9], l2[9]),
+        ok(&l2[13..19], l2[19]),
+        ok(&l2[21..27], l2[27]),
+        ok(personal, l2[42]) || (empty && matches!(l2[42], b'<' | b'0')),
+        ok(&composite, l2[43]),
+    ])
+}
