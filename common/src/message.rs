@@ -12,8 +12,8 @@ use crate::format::ImageFormat;
 use crate::job::Job;
 use crate::normalize::Normalized;
 
-/// Version of the result and dead-letter schemas.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the result and dead-letter schemas (2: MRZ repair grades, issue 11).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where the image came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

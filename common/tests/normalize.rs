@@ -116,13 +116,14 @@ fn consistent_passport() {
     assert_eq!(
         v["checks"],
         json!({
-            "mrz_present": true, "mrz_valid": true,
+            "mrz_present": true, "mrz_valid": true, "mrz_valid_after_suggested_repair": true,
             "check_digits": {"document_number": true, "birth_date": true, "expiry_date": true, "personal_number": true, "composite": true},
             "mrz_matches_visual": true, "mismatches": [], "expired": false,
             "is_confident": true, "min_field_confidence": null
         })
     );
     assert_eq!(n.warnings, vec![], "{:?}", n.warnings);
+    assert_eq!(v["repairs"], json!([]));
     let keys: Vec<&str> = n.fields.keys().map(String::as_str).collect();
     let mut names = FIELD_NAMES.to_vec();
     names.sort_unstable();
@@ -525,6 +526,107 @@ fn mrz_reading_and_repair() {
             ("/passport/mrz", Value::Null),
             ("warn", json!("mrz_missing@mrz.line2")),
             ("/checks/mrz_present", json!(true)),
+        ],
+    );
+}
+
+/// Issue 11: a repair chosen by a check digit is a suggestion; only the visual zone's unmasked
+/// number confirms (or rejects) it, and `mrz_valid` never becomes true through it.
+#[test]
+fn mrz_suggestions_are_graded_by_the_visual_zone() {
+    // A next-generation Korean number, its fifth-place `S` read as `5`: no format fixes that
+    // place, so only the check digit chooses the swap back.
+    let mut f = specimen_fields();
+    f.number = "M123S4567".into();
+    let (_, l2) = compose_td3(&f);
+    let read2 = l2.replacen("M123S4567", "M12354567", 1);
+    let suggestion = json!({"field": "number", "line": 2, "index": 4, "from": "5", "to": "S"});
+    let with_reason = |reason: &str| {
+        let mut r = suggestion.clone();
+        r["reason"] = json!(reason);
+        json!([r])
+    };
+    let pp = with(consistent(), "mrz2", t(&read2));
+    let pp = with(pp, "num", t("M123S4567"));
+    // The visual number agrees with the suggestion: confirmed and applied, still not valid.
+    check(
+        pp.clone(),
+        &[
+            ("/checks/mrz_valid", json!(false)),
+            ("/checks/mrz_valid_after_suggested_repair", json!(true)),
+            ("/repairs", with_reason("confirmed_by_visual_zone")),
+            ("/passport/mrz/line2", json!(l2)),
+            ("/fields/mrz.line2/value", json!(l2)),
+            ("/fields/mrz.line2/raw", json!(read2)),
+            ("/passport/number", json!("M123S4567")),
+            ("/fields/number/source", json!("visual")),
+            ("warn", json!("mrz_repaired@number")),
+            ("warn", json!("mrz_invalid")),
+            ("warn", json!("mrz_check_digit_failed@number")),
+        ],
+    );
+    // Masked or absent visual number: offered, not applied.
+    for num in [t("M123S****"), json!([])] {
+        check(
+            with(pp.clone(), "num", num),
+            &[
+                ("/checks/mrz_valid", json!(false)),
+                ("/checks/mrz_valid_after_suggested_repair", json!(true)),
+                ("/repairs", with_reason("check_digit_suggestion")),
+                ("/passport/mrz/line2", json!(read2)),
+                ("warn", json!("mrz_repair_suggested@number")),
+                ("nowarn", json!("mrz_repaired@number")),
+            ],
+        );
+    }
+    // The visual number disagrees: rejected, not applied.
+    check(
+        with(pp, "num", t("M123S4568")),
+        &[
+            ("/checks/mrz_valid", json!(false)),
+            ("/checks/mrz_valid_after_suggested_repair", json!(false)),
+            ("/repairs", with_reason("rejected_by_visual_zone")),
+            ("/passport/mrz/line2", json!(read2)),
+            ("/passport/number", json!("M123S4568")),
+            ("warn", json!("mrz_repair_rejected@number")),
+        ],
+    );
+
+    // Two alternatives (ICAO specimen number, `8` read as `B`): the check digits cannot choose,
+    // nothing is offered; the visual number picks the one it agrees with.
+    let uto1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+    let uto2 = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+    let read2 = uto2.replacen("L898902C3", "L89B902C3", 1);
+    let pp = json!({"mrz1": t(uto1), "mrz2": t(&read2)});
+    check(
+        pp.clone(),
+        &[
+            ("/checks/mrz_valid_after_suggested_repair", json!(false)),
+            ("/repairs", json!([])),
+            ("/passport/mrz/line2", json!(read2)),
+        ],
+    );
+    check(
+        with(pp, "num", t("L898902C3")),
+        &[
+            ("/checks/mrz_valid", json!(false)),
+            ("/checks/mrz_valid_after_suggested_repair", json!(true)),
+            ("/repairs/0/reason", json!("confirmed_by_visual_zone")),
+            ("/repairs/0/index", json!(3)),
+            ("/passport/mrz/line2", json!(uto2)),
+        ],
+    );
+
+    // A letter at a place both Korean formats fix as a digit: forced, valid.
+    let (_, l2) = compose_td3(&specimen_fields());
+    let read2 = l2.replacen("M12345678", "M1Z345678", 1);
+    check(
+        with(consistent(), "mrz2", t(&read2)),
+        &[
+            ("/checks/mrz_valid", json!(true)),
+            ("/repairs/0/reason", json!("issuer_format")),
+            ("/passport/mrz/line2", json!(l2)),
+            ("warn", json!("mrz_repaired@number")),
         ],
     );
 }

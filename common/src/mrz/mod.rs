@@ -1,10 +1,11 @@
 //! ICAO Doc 9303 TD3 (passport) machine readable zone: check digits, composing, parsing,
-//! validation and provable OCR-confusion repair.
+//! validation, forced OCR-confusion repair and graded repair suggestions.
 //!
 //! # Layout
 //! - this file: the check digit, [`Td3Fields`] and [`compose_td3`].
 //! - [`parse`]: [`parse_td3`] → [`Td3Record`] (fields, check digits, defects, repairs).
-//! - [`repair`]: the repair rules (field type; unique check-digit candidate).
+//! - [`repair`]: the repair rules (field type and issuer format, applied; check-digit
+//!   suggestions, never applied).
 //! - [`dates`]: two-digit year resolution for birth and expiry dates.
 
 mod dates;
@@ -16,7 +17,7 @@ pub use parse::{
     CheckDigits, DefectKind, MrzDefect, MrzField, MrzRepair, RepairReason, TD3_LINE_LEN, Td3Record,
     clean_line, parse_td3,
 };
-pub use repair::confusable;
+pub use repair::{MrzSuggestion, confusable};
 
 /// Value of one MRZ character for check digit purposes: `0-9` as is, `A-Z` as 10-35, `<` as 0.
 /// Returns `None` for any other character.

@@ -9,7 +9,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::dates::{DateContext, resolve_birth, resolve_expiry};
-use super::{Td3Fields, char_value, check_digit, repair};
+use super::repair::{self, MrzSuggestion};
+use super::{Td3Fields, char_value, check_digit};
 
 /// Length of a TD3 line.
 pub const TD3_LINE_LEN: usize = 44;
@@ -142,14 +143,36 @@ pub struct MrzDefect {
     pub kind: DefectKind,
 }
 
-/// Why a character was changed.
+/// Why a character was (or may be) changed: the grade of a repair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RepairReason {
-    /// The position only admits digits (or only letters).
+    /// Applied. The position only admits digits (or only letters) by the ICAO field type.
     FieldType,
-    /// Exactly one confusion swap makes the field and composite check digits pass.
-    CheckDigit,
+    /// Applied. The issuing state's established document-number format fixes the position's
+    /// type, and the check digit then passes (see [`super::repair`]).
+    IssuerFormat,
+    /// Not applied. The only confusion swap(s) after which the check digits pass; a check digit
+    /// cannot tell a confusion from any other misread, so this proves nothing.
+    CheckDigitSuggestion,
+    /// Applied (by `normalize`). A check-digit suggestion that makes the MRZ agree with an
+    /// unmasked visual-zone reading of the same field.
+    ConfirmedByVisualZone,
+    /// Not applied (by `normalize`). A check-digit suggestion that disagrees with an unmasked
+    /// visual-zone reading of the same field.
+    RejectedByVisualZone,
+}
+
+impl RepairReason {
+    /// Whether a repair of this grade is written into the MRZ lines as used.
+    pub fn is_applied(self) -> bool {
+        matches!(
+            self,
+            RepairReason::FieldType
+                | RepairReason::IssuerFormat
+                | RepairReason::ConfirmedByVisualZone
+        )
+    }
 }
 
 /// One repaired character.
@@ -163,9 +186,9 @@ pub struct MrzRepair {
     pub position: usize,
     /// Character read.
     pub from: char,
-    /// Character written.
+    /// Character written (or suggested).
     pub to: char,
-    /// The proof.
+    /// The grade.
     pub reason: RepairReason,
 }
 
@@ -203,9 +226,10 @@ impl CheckDigits {
 /// A parsed TD3 MRZ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Td3Record {
-    /// Line 1 as used: cleaned (see [`clean_line`]) and repaired.
+    /// Line 1 as used: cleaned (see [`clean_line`]) and repaired by field type.
     pub line1: String,
-    /// Line 2 as used: cleaned and repaired.
+    /// Line 2 as used: cleaned and repaired by field type and issuer format. Suggestions are
+    /// not applied.
     pub line2: String,
     /// The fields, fillers removed and names with single spaces. Fields of a line that is not
     /// 44 characters long are empty (and `sex` is `<`): check [`Td3Record::field_ok`].
@@ -218,14 +242,27 @@ pub struct Td3Record {
     pub check_digits: CheckDigits,
     /// Everything that is wrong; empty for a valid MRZ.
     pub defects: Vec<MrzDefect>,
-    /// Every character changed, with its proof.
+    /// Every character changed ([`RepairReason::FieldType`], [`RepairReason::IssuerFormat`]).
     pub repairs: Vec<MrzRepair>,
+    /// When the MRZ is not valid: the alternative sets of check-digit-chosen confusion swaps
+    /// after which it would be, none applied. Several alternatives mean the check digits cannot
+    /// choose; [`Td3Record::suggestion`] gives the one to offer, if any.
+    pub suggestions: Vec<MrzSuggestion>,
 }
 
 impl Td3Record {
-    /// Well-formed field by field and every check digit passes.
+    /// Well-formed field by field and every check digit passes, as read after the forced
+    /// repairs only. Suggestions never count.
     pub fn is_valid(&self) -> bool {
         self.defects.is_empty() && self.check_digits.all_pass()
+    }
+
+    /// The suggestion to offer: the only alternative, when there is exactly one.
+    pub fn suggestion(&self) -> Option<&MrzSuggestion> {
+        match &self.suggestions[..] {
+            [one] => Some(one),
+            _ => None,
+        }
     }
 
     /// Whether `field` was read from a 44-character line and has no defect of its own
@@ -335,17 +372,69 @@ fn check(field: &[char], cd: char, filler_ok: bool) -> Option<bool> {
 pub fn parse_td3(line1: &str, line2: &str, ctx: &DateContext) -> Td3Record {
     let mut l1: Vec<char> = clean_line(line1).chars().collect();
     let mut l2: Vec<char> = clean_line(line2).chars().collect();
-    let mut defects = Vec::new();
     let mut repairs = Vec::new();
+    let repairable1 = l1.len() == TD3_LINE_LEN && !l1.contains(&'*');
+    let repairable2 = l2.len() == TD3_LINE_LEN && !l2.contains(&'*');
+    let mut format = None;
+    if repairable1 {
+        repair::force_line1(&mut l1, &mut repairs);
+        format = repair::issuer_format(&l1[layout::STATE]);
+    }
+    if repairable2 {
+        repair::force_line2(&mut l2, &mut repairs);
+        if let Some(f) = format {
+            repair::force_issuer(&mut l2, f, &mut repairs);
+        }
+    }
+    let mut record = validate(l1, l2, ctx);
+    record.repairs = repairs;
+    if repairable2 && !record.is_valid() {
+        record.suggestions = suggest(&record, format, ctx);
+    }
+    record
+}
+
+/// Rule 3 (see [`super::repair`]): every combination of at most one candidate swap per failing
+/// alphanumeric field after which the whole MRZ validates.
+fn suggest(
+    record: &Td3Record,
+    format: Option<&[repair::Slot; 9]>,
+    ctx: &DateContext,
+) -> Vec<MrzSuggestion> {
+    let l2: Vec<char> = record.line2.chars().collect();
+    let Some(per_field) = repair::candidate_swaps(&l2, format) else {
+        return Vec::new();
+    };
+    let l1: Vec<char> = record.line1.chars().collect();
+    let mut out = Vec::new();
+    let empty = [None];
+    let (number, personal) = match &per_field[..] {
+        [a, b] => (a.as_slice(), b.as_slice()),
+        _ => (&empty[..], &empty[..]),
+    };
+    for a in number {
+        for b in personal {
+            let swaps: Vec<MrzRepair> = [a, b].into_iter().flatten().copied().collect();
+            if swaps.is_empty() {
+                continue;
+            }
+            let mut trial = l2.clone();
+            for s in &swaps {
+                trial[s.position] = s.to;
+            }
+            if validate(l1.clone(), trial, ctx).is_valid() {
+                out.push(MrzSuggestion { swaps });
+            }
+        }
+    }
+    out
+}
+
+/// Validate lines that are already cleaned and repaired (no repairs, no suggestions made).
+fn validate(l1: Vec<char>, l2: Vec<char>, ctx: &DateContext) -> Td3Record {
+    let mut defects = Vec::new();
     let ok1 = check_line(&l1, MrzField::Line1, &mut defects);
     let ok2 = check_line(&l2, MrzField::Line2, &mut defects);
-    if ok1 && !l1.contains(&'*') {
-        repair::force_line1(&mut l1, &mut repairs);
-    }
-    if ok2 && !l2.contains(&'*') {
-        repair::force_line2(&mut l2, &mut repairs);
-        repair::by_check_digit(&mut l2, &mut repairs);
-    }
 
     let mut fields = Td3Fields {
         document_code: String::new(),
@@ -465,7 +554,8 @@ pub fn parse_td3(line1: &str, line2: &str, ctx: &DateContext) -> Td3Record {
         expiry_date,
         check_digits: cds,
         defects,
-        repairs,
+        repairs: Vec::new(),
+        suggestions: Vec::new(),
     }
 }
 

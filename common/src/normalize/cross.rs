@@ -1,4 +1,5 @@
-//! Cross-check of the MRZ against the visual zone.
+//! Cross-check of the MRZ against the visual zone, and the grading of MRZ repair suggestions by
+//! it ([`grade`]).
 //!
 //! Compared: number, birth date, expiry date, sex, surname, given names, nationality, issuing
 //! country. A field is compared only when the visual value read cleanly (not masked, not
@@ -11,7 +12,7 @@
 use chrono::NaiveDate;
 
 use super::sex::Sex;
-use crate::mrz::{MrzField, Td3Record};
+use crate::mrz::{MrzField, MrzRepair, MrzSuggestion, RepairReason, Td3Record};
 
 /// The visual values taking part in the cross-check (`None` = not comparable).
 #[derive(Debug, Default)]
@@ -98,4 +99,91 @@ pub(super) fn compare(v: &Visual, r: &Td3Record) -> Vec<(&'static str, bool)> {
         v.issuing_country.as_ref().map(|c| *c == f.issuing_state),
     );
     out
+}
+
+/// The MRZ's repairs and suggestions graded against the visual zone.
+#[derive(Debug)]
+pub(super) struct Graded {
+    /// Forced repairs, then the graded suggestions (confirmed, offered or rejected).
+    pub repairs: Vec<MrzRepair>,
+    /// Line 2 as used: the record's line with the confirmed suggestions applied.
+    pub line2: String,
+    /// The MRZ is valid, or would be with the suggestions offered or confirmed here.
+    pub valid_after_suggested_repair: bool,
+}
+
+/// Grade the record's check-digit suggestions ([`Td3Record::suggestions`]) with the visual
+/// number, the one field a suggestion can touch that the visual zone reads again:
+///
+/// - no comparable visual number (absent, masked, unreadable): the only alternative, if there
+///   is exactly one, is offered as [`RepairReason::CheckDigitSuggestion`], not applied;
+/// - exactly one alternative makes the MRZ number equal to the visual number: its number swaps
+///   are [`RepairReason::ConfirmedByVisualZone`] and applied to line 2 (swaps in the personal
+///   number, which the visual zone does not show, stay suggestions);
+/// - none does: the only alternative, if there is exactly one, is listed as
+///   [`RepairReason::RejectedByVisualZone`]; several agreeing alternatives: nothing offered.
+pub(super) fn grade(v: &Visual, r: &Td3Record) -> Graded {
+    let mut repairs = r.repairs.clone();
+    let mut line2 = r.line2.clone();
+    if r.is_valid() {
+        return Graded {
+            repairs,
+            line2,
+            valid_after_suggested_repair: true,
+        };
+    }
+    let regrade = |s: &MrzSuggestion, f: &dyn Fn(&MrzRepair) -> RepairReason| {
+        s.swaps
+            .iter()
+            .map(|x| MrzRepair { reason: f(x), ..*x })
+            .collect::<Vec<_>>()
+    };
+    let mut valid_after = false;
+    match &v.number {
+        None => {
+            if let Some(s) = r.suggestion() {
+                repairs.extend(s.swaps.iter().copied());
+                valid_after = true;
+            }
+        }
+        Some(number) => {
+            let agreeing: Vec<&MrzSuggestion> = r
+                .suggestions
+                .iter()
+                .filter(|s| s.number(&r.line2) == *number)
+                .collect();
+            match agreeing[..] {
+                [one] => {
+                    let graded = regrade(one, &|x| {
+                        if x.field == MrzField::Number {
+                            RepairReason::ConfirmedByVisualZone
+                        } else {
+                            RepairReason::CheckDigitSuggestion
+                        }
+                    });
+                    let confirmed = MrzSuggestion {
+                        swaps: graded
+                            .iter()
+                            .filter(|x| x.reason.is_applied())
+                            .copied()
+                            .collect(),
+                    };
+                    line2 = confirmed.apply(&line2);
+                    repairs.extend(graded);
+                    valid_after = true;
+                }
+                [] => {
+                    if let Some(s) = r.suggestion() {
+                        repairs.extend(regrade(s, &|_| RepairReason::RejectedByVisualZone));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Graded {
+        repairs,
+        line2,
+        valid_after_suggested_repair: valid_after,
+    }
 }

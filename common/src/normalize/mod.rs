@@ -6,9 +6,10 @@
 //!   does not parse > empty, then confidence, then order);
 //! - values are cleaned per type (names, numbers, codes, dates, sex); masked values (`*`) pass
 //!   through flagged, never repaired, never compared;
-//! - the MRZ is parsed, validated and repaired where provable ([`crate::mrz`]) and cross-checked
-//!   against the visual zone;
-//! - when the MRZ is valid, the check-digit-protected fields (number, birth date, expiry date)
+//! - the MRZ is parsed, validated and repaired where the field type or the issuer's format
+//!   forces it ([`crate::mrz`]), and cross-checked against the visual zone; a repair chosen only
+//!   by a check digit is a suggestion, applied only when the visual zone confirms it;
+//! - when the MRZ is valid as read (forced repairs only), the check-digit-protected fields (number, birth date, expiry date)
 //!   take the MRZ value; other fields take the visual value and fall back to the valid MRZ.
 //!
 //! Warnings carry a stable code and a field name only, never personal data.
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clova::PassportFields;
 use crate::country;
-use crate::mrz::{CheckDigits, DateContext, DefectKind, Td3Record};
+use crate::mrz::{CheckDigits, DateContext, DefectKind, MrzRepair, RepairReason, Td3Record};
 
 pub use date::DateRead;
 pub use date::from_text as parse_date_text;
@@ -77,8 +78,13 @@ pub mod codes {
     pub const MRZ_DATE_INVALID: &str = "mrz_date_invalid";
     /// A check digit fails.
     pub const MRZ_CHECK_DIGIT_FAILED: &str = "mrz_check_digit_failed";
-    /// An MRZ character was repaired (provably; see `crate::mrz::repair`).
+    /// An MRZ character was repaired: forced by the field type or the issuer format, or a
+    /// suggestion confirmed by the visual zone (see `crate::mrz::repair`).
     pub const MRZ_REPAIRED: &str = "mrz_repaired";
+    /// A check digit suggests a repair that nothing confirms; it is not applied.
+    pub const MRZ_REPAIR_SUGGESTED: &str = "mrz_repair_suggested";
+    /// A suggested repair disagrees with the visual zone; it is not applied.
+    pub const MRZ_REPAIR_REJECTED: &str = "mrz_repair_rejected";
     /// The MRZ and the visual zone disagree on the field.
     pub const MRZ_MISMATCH: &str = "mrz_mismatch";
     /// The passport's expiry date is before today.
@@ -114,6 +120,8 @@ pub struct Normalized {
     pub fields: BTreeMap<String, FieldEvidence>,
     /// Validation results.
     pub checks: Checks,
+    /// MRZ characters repaired or suggested, each with its grade.
+    pub repairs: Vec<Repair>,
     /// What went wrong or needs attention; codes in [`codes`].
     pub warnings: Vec<Warning>,
 }
@@ -145,7 +153,8 @@ pub struct Passport {
     pub authority: Option<String>,
     /// Full name in Hangul, as given.
     pub full_name_korean: Option<String>,
-    /// The MRZ lines as used (cleaned, repaired); `null` unless both lines were read.
+    /// The MRZ lines as used (cleaned; forced and visually confirmed repairs applied, never an
+    /// unconfirmed suggestion); `null` unless both lines were read.
     pub mrz: Option<MrzLines>,
 }
 
@@ -207,8 +216,12 @@ pub struct BoundingBox {
 pub struct Checks {
     /// At least one MRZ line was read.
     pub mrz_present: bool,
-    /// Both lines well-formed field by field and all five check digits pass.
+    /// Both lines well-formed field by field and all five check digits pass, as read with only
+    /// the forced repairs (field type, issuer format). Nothing else makes it true.
     pub mrz_valid: bool,
+    /// `mrz_valid`, or the MRZ would be valid with the suggested or visually confirmed repairs
+    /// in `repairs`. Not proof: see `repairs[].reason`.
+    pub mrz_valid_after_suggested_repair: bool,
     /// The five check digits (`null` when not evaluable).
     pub check_digits: CheckDigits,
     /// `true` when every compared field matches, `false` when one does not, `null` when
@@ -222,6 +235,37 @@ pub struct Checks {
     pub is_confident: Option<bool>,
     /// Lowest confidence among the chosen candidates.
     pub min_field_confidence: Option<f64>,
+}
+
+/// One MRZ character repaired or suggested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    /// The MRZ part (`number`, `birth_date`, `personal_number`, `composite`, …).
+    pub field: String,
+    /// Line, 1 or 2.
+    pub line: u8,
+    /// 0-based index of the character in the line.
+    pub index: usize,
+    /// The character read.
+    pub from: char,
+    /// The character written (or suggested).
+    pub to: char,
+    /// The grade: applied (`field_type`, `issuer_format`, `confirmed_by_visual_zone`) or not
+    /// (`check_digit_suggestion`, `rejected_by_visual_zone`).
+    pub reason: RepairReason,
+}
+
+impl From<&MrzRepair> for Repair {
+    fn from(r: &MrzRepair) -> Self {
+        Repair {
+            field: r.field.name().to_owned(),
+            line: r.line,
+            index: r.position,
+            from: r.from,
+            to: r.to,
+            reason: r.reason,
+        }
+    }
 }
 
 /// One warning: a stable snake_case code and the field it concerns. No personal data.
@@ -363,6 +407,7 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
     let mut checks = Checks {
         mrz_present: zone.is_some(),
         mrz_valid: false,
+        mrz_valid_after_suggested_repair: false,
         check_digits: CheckDigits::default(),
         mrz_matches_visual: None,
         mismatches: Vec::new(),
@@ -371,21 +416,38 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
         min_field_confidence: None,
     };
     let mut mrz_lines = None;
+    let mut repairs = Vec::new();
     match zone {
         None => {
             out.fields.insert("mrz.line1".into(), empty_evidence());
             out.fields.insert("mrz.line2".into(), empty_evidence());
             out.warn(codes::MRZ_MISSING, None);
         }
-        Some(z) => {
+        Some(mut z) => {
             let r = &z.record;
             checks.mrz_valid = r.is_valid();
             checks.check_digits = r.check_digits;
+            let graded = cross::grade(&visual, r);
+            checks.mrz_valid_after_suggested_repair = graded.valid_after_suggested_repair;
             mrz_warnings(&mut out, r, &z.line1, &z.line2);
+            for rep in &graded.repairs {
+                let code = if rep.reason.is_applied() {
+                    codes::MRZ_REPAIRED
+                } else if rep.reason == RepairReason::RejectedByVisualZone {
+                    codes::MRZ_REPAIR_REJECTED
+                } else {
+                    codes::MRZ_REPAIR_SUGGESTED
+                };
+                out.warn(code, Some(rep.field.name()));
+            }
+            repairs = graded.repairs.iter().map(Repair::from).collect();
+            if z.line2.value.is_some() {
+                z.line2.value = Some(graded.line2.clone());
+            }
             if !r.line1.is_empty() && !r.line2.is_empty() {
                 mrz_lines = Some(MrzLines {
                     line1: r.line1.clone(),
-                    line2: r.line2.clone(),
+                    line2: graded.line2,
                 });
             }
             let compared = cross::compare(&visual, r);
@@ -455,6 +517,7 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
         passport,
         fields: out.fields,
         checks,
+        repairs,
         warnings: out.warnings,
     }
 }
@@ -498,9 +561,6 @@ fn mrz_warnings(out: &mut Out, r: &Td3Record, l1: &FieldEvidence, l2: &FieldEvid
             DefectKind::CheckDigitMismatch => codes::MRZ_CHECK_DIGIT_FAILED,
         };
         out.warn(code, Some(d.field.name()));
-    }
-    for rep in &r.repairs {
-        out.warn(codes::MRZ_REPAIRED, Some(rep.field.name()));
     }
 }
 

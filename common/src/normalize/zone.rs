@@ -2,7 +2,8 @@
 //!
 //! Each line is read from `formatted.value`, falling back to `text` (both are tried). Every
 //! pair of line-1 and line-2 readings is parsed, and the best pair wins: a valid MRZ first,
-//! then fewer defects, then fewer repairs, then higher summed confidence, then candidate order.
+//! then one with a single check-digit suggestion, then fewer defects, then fewer repairs, then
+//! higher summed confidence, then candidate order.
 
 use std::cmp::Ordering;
 
@@ -26,7 +27,7 @@ pub(super) struct Zone {
 /// A line reading: the candidate it came from and the text.
 type Reading<'a> = (Option<&'a Candidate>, &'a str);
 /// Ranking of a parsed pair (see the module docs).
-type Score = (bool, isize, isize, f64);
+type Score = (bool, bool, isize, isize, f64);
 /// The best pair so far.
 type Best<'a> = (Td3Record, Reading<'a>, Reading<'a>, Score);
 
@@ -45,6 +46,7 @@ fn score(r: &Td3Record, a: Option<&Candidate>, b: Option<&Candidate>) -> Score {
     let conf = |c: Option<&Candidate>| c.and_then(|c| c.confidence_score).unwrap_or(0.0);
     (
         r.is_valid(),
+        r.suggestion().is_some(),
         -(r.defects.len() as isize),
         -(r.repairs.len() as isize),
         conf(a) + conf(b),
@@ -52,9 +54,9 @@ fn score(r: &Td3Record, a: Option<&Candidate>, b: Option<&Candidate>) -> Score {
 }
 
 fn better(a: &Score, b: &Score) -> bool {
-    (a.0, a.1, a.2)
-        .cmp(&(b.0, b.1, b.2))
-        .then(a.3.total_cmp(&b.3))
+    (a.0, a.1, a.2, a.3)
+        .cmp(&(b.0, b.1, b.2, b.3))
+        .then(a.4.total_cmp(&b.4))
         == Ordering::Greater
 }
 
