@@ -12,8 +12,11 @@ use crate::format::ImageFormat;
 use crate::job::Job;
 use crate::normalize::Normalized;
 
-/// Version of the result and dead-letter schemas (2: MRZ repair grades, issue 11).
+/// Version of `schemas/result.schema.json` (2: MRZ repair grades, issue 11).
 pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version of `schemas/dead-letter.schema.json` (unchanged by the result schema's version 2).
+pub const DEAD_LETTER_SCHEMA_VERSION: u32 = 1;
 
 /// Where the image came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,7 +121,7 @@ impl DeadLetterMessage {
             ),
         };
         DeadLetterMessage {
-            schema_version: SCHEMA_VERSION,
+            schema_version: DEAD_LETTER_SCHEMA_VERSION,
             job_id,
             error: ErrorInfo {
                 kind: error.kind().as_str().to_string(),

@@ -67,7 +67,7 @@ async fn happy_path(mode: RequestMode) {
         let id = r.body["job_id"].as_str().unwrap();
         assert_eq!(r.message_id.as_deref(), Some(id));
         assert_eq!(r.body["attempts"], json!(1));
-        assert_eq!(r.body["schema_version"], json!(1));
+        assert_eq!(r.body["schema_version"], json!(2));
         match id {
             "job-png" => {
                 assert_matches_truth(&r.body, &png_truth);

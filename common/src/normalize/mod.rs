@@ -16,6 +16,7 @@
 
 mod cross;
 mod date;
+mod field;
 mod pick;
 mod readers;
 mod sex;
@@ -33,6 +34,7 @@ use crate::mrz::{CheckDigits, DateContext, DefectKind, MrzRepair, RepairReason, 
 
 pub use date::DateRead;
 pub use date::from_text as parse_date_text;
+pub use field::Field;
 pub use sex::{Sex, parse_sex};
 
 use pick::{Picked, Status, pick};
@@ -93,23 +95,16 @@ pub mod codes {
     pub const NOT_CONFIDENT: &str = "not_confident";
 }
 
-/// Field names of the record, in order: the keys of [`Normalized::fields`].
-pub const FIELD_NAMES: [&str; 14] = [
-    "document_code",
-    "issuing_country",
-    "number",
-    "surname",
-    "given_names",
-    "nationality",
-    "birth_date",
-    "sex",
-    "issue_date",
-    "expiry_date",
-    "authority",
-    "full_name_korean",
-    "mrz.line1",
-    "mrz.line2",
-];
+/// Field names of the record, in order: the keys of [`Normalized::fields`] (from [`Field`]).
+pub const FIELD_NAMES: [&str; 14] = {
+    let mut names = [""; 14];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Field::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// The normalized result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -295,13 +290,14 @@ impl Out {
     }
 
     /// Record a visual field: evidence plus its reading's warnings.
-    fn visual<T>(&mut self, name: &str, p: &Picked<'_, T>) {
+    fn visual<T>(&mut self, field: Field, p: &Picked<'_, T>) {
+        let name = field.name();
         self.fields.insert(name.to_owned(), p.evidence());
         let r = &p.reading;
         match r.status {
             Status::Empty => self.warn(codes::FIELD_MISSING, Some(name)),
             Status::Masked => self.warn(codes::FIELD_MASKED, Some(name)),
-            Status::Bad(code) if !code.is_empty() => self.warn(code, Some(name)),
+            Status::Bad(code) => self.warn(code, Some(name)),
             _ => {}
         }
         if r.cleaned {
@@ -313,7 +309,8 @@ impl Out {
     }
 
     /// Put the MRZ value into a field: fills a gap (warned) or replaces a visual value.
-    fn set_from_mrz(&mut self, name: &str, value: String) {
+    fn set_from_mrz(&mut self, field: Field, value: String) {
+        let name = field.name();
         if let Some(ev) = self.fields.get_mut(name) {
             if ev.masked {
                 return;
@@ -327,29 +324,13 @@ impl Out {
         }
     }
 
-    fn value(&self, name: &str) -> Option<String> {
-        self.fields.get(name).and_then(|e| e.value.clone())
+    fn value(&self, field: Field) -> Option<String> {
+        self.fields.get(field.name()).and_then(|e| e.value.clone())
     }
-}
 
-fn wire_to_field(wire: &str) -> Option<&'static str> {
-    Some(match wire {
-        "type" => "document_code",
-        "issueCountry" => "issuing_country",
-        "num" => "number",
-        "surName" => "surname",
-        "givenName" => "given_names",
-        "nationality" => "nationality",
-        "birthDate" => "birth_date",
-        "sex" => "sex",
-        "issueDate" => "issue_date",
-        "expireDate" => "expiry_date",
-        "authority" => "authority",
-        "fullNameKor" => "full_name_korean",
-        "mrz1" => "mrz.line1",
-        "mrz2" => "mrz.line2",
-        _ => return None,
-    })
+    fn insert(&mut self, field: Field, evidence: FieldEvidence) {
+        self.fields.insert(field.name().to_owned(), evidence);
+    }
 }
 
 fn clean_value<T: Clone>(p: &Picked<'_, T>) -> Option<T> {
@@ -375,18 +356,18 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
     let authority = pick(&pp.authority, readers::free_text);
     let korean = pick(&pp.full_name_kor, readers::korean);
 
-    out.visual("document_code", &doc);
-    out.visual("issuing_country", &issuing);
-    out.visual("number", &number);
-    out.visual("surname", &surname);
-    out.visual("given_names", &given);
-    out.visual("nationality", &nationality);
-    out.visual("birth_date", &birth);
-    out.visual("sex", &sex);
-    out.visual("issue_date", &issue);
-    out.visual("expiry_date", &expiry);
-    out.visual("authority", &authority);
-    out.visual("full_name_korean", &korean);
+    out.visual(Field::DocumentCode, &doc);
+    out.visual(Field::IssuingCountry, &issuing);
+    out.visual(Field::Number, &number);
+    out.visual(Field::Surname, &surname);
+    out.visual(Field::GivenNames, &given);
+    out.visual(Field::Nationality, &nationality);
+    out.visual(Field::BirthDate, &birth);
+    out.visual(Field::Sex, &sex);
+    out.visual(Field::IssueDate, &issue);
+    out.visual(Field::ExpiryDate, &expiry);
+    out.visual(Field::Authority, &authority);
+    out.visual(Field::FullNameKorean, &korean);
 
     let visual = cross::Visual {
         number: clean_value(&number),
@@ -419,8 +400,8 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
     let mut repairs = Vec::new();
     match zone {
         None => {
-            out.fields.insert("mrz.line1".into(), empty_evidence());
-            out.fields.insert("mrz.line2".into(), empty_evidence());
+            out.insert(Field::MrzLine1, empty_evidence());
+            out.insert(Field::MrzLine2, empty_evidence());
             out.warn(codes::MRZ_MISSING, None);
         }
         Some(mut z) => {
@@ -462,23 +443,23 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
                 out.warn(codes::MRZ_MISMATCH, Some(f));
             }
             apply_mrz(&mut out, r);
-            out.fields.insert("mrz.line1".into(), z.line1);
-            out.fields.insert("mrz.line2".into(), z.line2);
+            out.insert(Field::MrzLine1, z.line1);
+            out.insert(Field::MrzLine2, z.line2);
         }
     }
     for wire in &pp.truncated {
-        if let Some(f) = wire_to_field(wire) {
-            out.warn(codes::CANDIDATES_TRUNCATED, Some(f));
+        if let Some(f) = Field::from_clova_key(wire) {
+            out.warn(codes::CANDIDATES_TRUNCATED, Some(f.name()));
         }
     }
 
-    let parse_date = |name: &str| {
+    let parse_date = |name: Field| {
         out.value(name)
             .and_then(|v| NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok())
     };
-    let birth_date = parse_date("birth_date");
-    let issue_date = parse_date("issue_date");
-    let expiry_date = parse_date("expiry_date");
+    let birth_date = parse_date(Field::BirthDate);
+    let issue_date = parse_date(Field::IssueDate);
+    let expiry_date = parse_date(Field::ExpiryDate);
     date_plausibility(&mut out, today, birth_date, issue_date, expiry_date);
     checks.expired = expiry_date.map(|e| e < today);
     if checks.expired == Some(true) {
@@ -494,14 +475,14 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
         .min_by(f64::total_cmp);
 
     let passport = Passport {
-        document_code: out.value("document_code"),
-        issuing_country: out.value("issuing_country"),
-        number: out.value("number"),
-        surname: out.value("surname"),
-        given_names: out.value("given_names"),
-        nationality: out.value("nationality"),
+        document_code: out.value(Field::DocumentCode),
+        issuing_country: out.value(Field::IssuingCountry),
+        number: out.value(Field::Number),
+        surname: out.value(Field::Surname),
+        given_names: out.value(Field::GivenNames),
+        nationality: out.value(Field::Nationality),
         birth_date,
-        sex: out.value("sex").and_then(|s| match s.as_str() {
+        sex: out.value(Field::Sex).and_then(|s| match s.as_str() {
             "M" => Some(Sex::M),
             "F" => Some(Sex::F),
             "X" => Some(Sex::X),
@@ -509,8 +490,8 @@ pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDa
         }),
         issue_date,
         expiry_date,
-        authority: out.value("authority"),
-        full_name_korean: out.value("full_name_korean"),
+        authority: out.value(Field::Authority),
+        full_name_korean: out.value(Field::FullNameKorean),
         mrz: mrz_lines,
     };
     Normalized {
@@ -538,18 +519,18 @@ fn mrz_warnings(out: &mut Out, r: &Td3Record, l1: &FieldEvidence, l2: &FieldEvid
     let missing1 = l1.value.is_none();
     let missing2 = l2.value.is_none();
     match (missing1, missing2) {
-        (true, false) => out.warn(codes::MRZ_MISSING, Some("mrz.line1")),
-        (false, true) => out.warn(codes::MRZ_MISSING, Some("mrz.line2")),
+        (true, false) => out.warn(codes::MRZ_MISSING, Some(Field::MrzLine1.name())),
+        (false, true) => out.warn(codes::MRZ_MISSING, Some(Field::MrzLine2.name())),
         _ => {}
     }
     if !r.is_valid() {
         out.warn(codes::MRZ_INVALID, None);
     }
     if l1.masked {
-        out.warn(codes::FIELD_MASKED, Some("mrz.line1"));
+        out.warn(codes::FIELD_MASKED, Some(Field::MrzLine1.name()));
     }
     if l2.masked {
-        out.warn(codes::FIELD_MASKED, Some("mrz.line2"));
+        out.warn(codes::FIELD_MASKED, Some(Field::MrzLine2.name()));
     }
     for d in &r.defects {
         let code = match d.kind {
@@ -569,14 +550,18 @@ fn mrz_warnings(out: &mut Out, r: &Td3Record, l1: &FieldEvidence, l2: &FieldEvid
 fn apply_mrz(out: &mut Out, r: &Td3Record) {
     use crate::mrz::MrzField;
     let f = &r.fields;
-    let has_clean = |out: &Out, name: &str| {
+    let has_clean = |out: &Out, name: Field| {
         out.fields
-            .get(name)
+            .get(name.name())
             .is_some_and(|e| e.value.is_some() && !e.masked)
     };
     for (name, field, code) in [
-        ("issuing_country", MrzField::IssuingState, &f.issuing_state),
-        ("nationality", MrzField::Nationality, &f.nationality),
+        (
+            Field::IssuingCountry,
+            MrzField::IssuingState,
+            &f.issuing_state,
+        ),
+        (Field::Nationality, MrzField::Nationality, &f.nationality),
     ] {
         let visual_known = out
             .value(name)
@@ -588,19 +573,19 @@ fn apply_mrz(out: &mut Out, r: &Td3Record) {
     if !r.is_valid() {
         return;
     }
-    out.set_from_mrz("number", f.number.clone());
+    out.set_from_mrz(Field::Number, f.number.clone());
     if let Some(d) = r.birth_date {
-        out.set_from_mrz("birth_date", d.format("%Y-%m-%d").to_string());
+        out.set_from_mrz(Field::BirthDate, d.format("%Y-%m-%d").to_string());
     }
     if let Some(d) = r.expiry_date {
-        out.set_from_mrz("expiry_date", d.format("%Y-%m-%d").to_string());
+        out.set_from_mrz(Field::ExpiryDate, d.format("%Y-%m-%d").to_string());
     }
     let sex = Sex::from_mrz(f.sex).map(|s| s.as_str().to_owned());
     for (name, value) in [
-        ("document_code", Some(f.document_code.clone())),
-        ("surname", Some(f.surname.clone())),
-        ("given_names", Some(f.given_names.clone())),
-        ("sex", sex),
+        (Field::DocumentCode, Some(f.document_code.clone())),
+        (Field::Surname, Some(f.surname.clone())),
+        (Field::GivenNames, Some(f.given_names.clone())),
+        (Field::Sex, sex),
     ] {
         if let Some(v) = value.filter(|v| !v.is_empty())
             && !has_clean(out, name)
@@ -618,14 +603,14 @@ fn date_plausibility(
     expiry: Option<NaiveDate>,
 ) {
     if birth.is_some_and(|b| b > today || issue.is_some_and(|i| b > i)) {
-        out.warn(codes::DATE_IMPLAUSIBLE, Some("birth_date"));
+        out.warn(codes::DATE_IMPLAUSIBLE, Some(Field::BirthDate.name()));
     }
     if issue.is_some_and(|i| i > today) {
-        out.warn(codes::DATE_IMPLAUSIBLE, Some("issue_date"));
+        out.warn(codes::DATE_IMPLAUSIBLE, Some(Field::IssueDate.name()));
     }
     if let (Some(i), Some(e)) = (issue, expiry)
         && e <= i
     {
-        out.warn(codes::DATE_IMPLAUSIBLE, Some("expiry_date"));
+        out.warn(codes::DATE_IMPLAUSIBLE, Some(Field::ExpiryDate.name()));
     }
 }

@@ -20,7 +20,7 @@ fn masked(display: String) -> Reading<String> {
     }
 }
 
-fn ok_or_bad(value: String, cleaned: bool, ok: bool, bad: &'static str) -> Reading<String> {
+fn ok_or_bad(value: String, cleaned: bool, bad: Option<&'static str>) -> Reading<String> {
     if value.is_empty() {
         return Reading {
             cleaned,
@@ -30,7 +30,7 @@ fn ok_or_bad(value: String, cleaned: bool, ok: bool, bad: &'static str) -> Readi
     Reading {
         value: Some(value.clone()),
         display: Some(value),
-        status: if ok { Status::Ok } else { Status::Bad(bad) },
+        status: bad.map_or(Status::Ok, Status::Bad),
         cleaned,
         disagree: false,
     }
@@ -44,7 +44,7 @@ pub(super) fn code(c: &Candidate) -> Reading<String> {
             return masked(v);
         }
         let ok = (1..=2).contains(&v.len()) && v.starts_with('P');
-        ok_or_bad(v, cleaned, ok, codes::DOCUMENT_CODE_UNUSUAL)
+        ok_or_bad(v, cleaned, (!ok).then_some(codes::DOCUMENT_CODE_UNUSUAL))
     })
 }
 
@@ -55,10 +55,10 @@ pub(super) fn country(c: &Candidate) -> Reading<String> {
             return masked(collapse_ws(s));
         }
         match country::lookup(s) {
-            Some(code) => ok_or_bad(code.to_owned(), false, true, ""),
+            Some(code) => ok_or_bad(code.to_owned(), false, None),
             None => {
                 let (v, cleaned) = clean_name(s);
-                ok_or_bad(v, cleaned, false, codes::COUNTRY_UNKNOWN)
+                ok_or_bad(v, cleaned, Some(codes::COUNTRY_UNKNOWN))
             }
         }
     })
@@ -71,7 +71,7 @@ pub(super) fn number(c: &Candidate) -> Reading<String> {
         if is_masked(&v) {
             return masked(v);
         }
-        ok_or_bad(v, cleaned, true, "")
+        ok_or_bad(v, cleaned, None)
     })
 }
 
@@ -82,7 +82,7 @@ pub(super) fn name(c: &Candidate) -> Reading<String> {
         if is_masked(&v) {
             return masked(v);
         }
-        ok_or_bad(v, cleaned, true, "")
+        ok_or_bad(v, cleaned, None)
     })
 }
 
@@ -93,7 +93,7 @@ pub(super) fn free_text(c: &Candidate) -> Reading<String> {
         if is_masked(&v) {
             return masked(v);
         }
-        ok_or_bad(v, false, true, "")
+        ok_or_bad(v, false, None)
     })
 }
 
