@@ -1,9 +1,15 @@
 //! RabbitMQ edge: connecting, declaring the topology, and publishing with confirms.
 //!
 //! Every outcome is published `mandatory` and persistent on a confirm-mode channel; a publish
-//! only counts once the broker acks it *and* did not return it as unroutable. Confirms are
-//! awaited per message but many are in flight at once (each job task awaits its own), so the
-//! channel is never limited to one round trip per message.
+//! only counts once the broker acks it *and* did not return it as unroutable.
+//!
+//! lapin does not tie a `basic.return` to its publish: it hands the oldest pending return to
+//! whichever confirm completes next, and a `multiple` ack completes its tags in no fixed order.
+//! So outcomes go through a [`Publisher`]: a pool of confirm channels, each carrying one
+//! publish at a time, so a return on a channel can only belong to the publish in flight on it.
+//! Each publish also carries a unique [`PUBLISH_ID_HEADER`], and a return is believed only
+//! when it names that publish (a copy, a delayed retry and a duplicate share a `message_id`,
+//! never a publish id).
 
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -17,6 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{BrokerSettings, QueueType, Settings};
 
+/// Header unique to one publish, so that a returned message can be matched to it.
+pub const PUBLISH_ID_HEADER: &str = "ocr-publish-id";
 /// Header carrying the paid OCR attempts made so far (not `x-`: `x-death` is broker-owned).
 pub const ATTEMPTS_HEADER: &str = "ocr-attempts";
 /// Header carrying how many delayed retries through the broker this job has had.
@@ -42,6 +50,10 @@ pub enum AmqpError {
         /// Broker's description of the difference.
         detail: String,
     },
+    /// The broker returned a message that is not the one this publish sent: the publish's own
+    /// fate is unknown, so it does not count as delivered.
+    #[error("a returned message did not belong to this publish")]
+    ReturnMismatch,
     /// The broker negatively acknowledged a publish.
     #[error("broker refused (nack) a publish to `{exchange}`")]
     Nacked {
@@ -251,18 +263,23 @@ pub struct Outgoing<'a> {
 }
 
 /// Publish persistent + mandatory and wait for the broker's confirm. `Ok` only if the broker
-/// acked and did not return the message.
+/// acked and did not return the message. On a channel shared by concurrent publishes a return
+/// may be handed to the wrong one (see the module docs): outcomes use [`Publisher`].
 pub async fn publish_confirmed(ch: &Channel, msg: Outgoing<'_>) -> Result<(), AmqpError> {
+    let publish_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut headers = msg.headers.unwrap_or_default();
+    headers.insert(
+        ShortString::from(PUBLISH_ID_HEADER),
+        AMQPValue::LongString(LongString::from(publish_id.as_str())),
+    );
     let mut props = BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
         .with_message_id(msg.message_id.into())
-        .with_timestamp(chrono::Utc::now().timestamp().try_into().unwrap_or(0));
+        .with_timestamp(chrono::Utc::now().timestamp().try_into().unwrap_or(0))
+        .with_headers(headers);
     if let Some(c) = msg.correlation_id {
         props = props.with_correlation_id(c.into());
-    }
-    if let Some(h) = msg.headers {
-        props = props.with_headers(h);
     }
     let confirm = ch
         .basic_publish(
@@ -279,13 +296,121 @@ pub async fn publish_confirmed(ch: &Channel, msg: Outgoing<'_>) -> Result<(), Am
         .await?;
     match confirm {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(AmqpError::Unroutable {
-            exchange: msg.exchange.to_string(),
-            routing_key: msg.routing_key.to_string(),
-        }),
+        Confirmation::Ack(Some(returned))
+            if header_str(&returned.properties, PUBLISH_ID_HEADER).as_deref()
+                == Some(publish_id.as_str()) =>
+        {
+            Err(AmqpError::Unroutable {
+                exchange: msg.exchange.to_string(),
+                routing_key: msg.routing_key.to_string(),
+            })
+        }
+        Confirmation::Ack(Some(_)) => Err(AmqpError::ReturnMismatch),
         Confirmation::Nack(_) | Confirmation::NotRequested => Err(AmqpError::Nacked {
             exchange: msg.exchange.to_string(),
         }),
+    }
+}
+
+/// Read a string header.
+pub fn header_str(props: &BasicProperties, name: &str) -> Option<String> {
+    match props
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(&ShortString::from(name))?
+    {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// A pool of confirm channels that carry one publish each at a time, so that a returned
+/// message on a channel can only be the one publish in flight there. Cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: std::sync::Arc<PublisherInner>,
+}
+
+struct PublisherInner {
+    free: std::sync::Mutex<Vec<Channel>>,
+    slots: tokio::sync::Semaphore,
+}
+
+/// A channel taken from the pool; it goes back only when its publish ran to the end, so a
+/// publish cut off mid-way (its task aborted) never leaves a stray confirm for the next one.
+struct Lease<'a> {
+    pool: &'a PublisherInner,
+    channel: Option<Channel>,
+    permit: Option<tokio::sync::SemaphorePermit<'a>>,
+    finished: bool,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        match (self.finished, self.channel.take()) {
+            (true, Some(ch)) => self
+                .pool
+                .free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(ch),
+            _ => {
+                if let Some(p) = self.permit.take() {
+                    p.forget();
+                }
+            }
+        }
+    }
+}
+
+impl Publisher {
+    /// Open `channels` confirm channels on `conn` (at least one).
+    pub async fn open(conn: &Connection, channels: usize) -> Result<Self, AmqpError> {
+        let n = channels.max(1);
+        let mut free = Vec::with_capacity(n);
+        for _ in 0..n {
+            free.push(confirm_channel(conn).await?);
+        }
+        Ok(Publisher {
+            inner: std::sync::Arc::new(PublisherInner {
+                free: std::sync::Mutex::new(free),
+                slots: tokio::sync::Semaphore::new(n),
+            }),
+        })
+    }
+
+    /// [`publish_confirmed`] on a channel of its own for the duration of this publish.
+    pub async fn publish(&self, msg: Outgoing<'_>) -> Result<(), AmqpError> {
+        let pool = &*self.inner;
+        let permit = pool
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| AmqpError::ChannelLost)?;
+        let channel = pool.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut lease = Lease {
+            pool,
+            channel,
+            permit: Some(permit),
+            finished: false,
+        };
+        let Some(ch) = lease.channel.clone() else {
+            return Err(AmqpError::ChannelLost);
+        };
+        let res = publish_confirmed(&ch, msg).await;
+        lease.finished = true;
+        res
+    }
+
+    /// Close every channel in the pool, each bounded.
+    pub async fn close(&self) {
+        let channels: Vec<Channel> =
+            std::mem::take(&mut *self.inner.free.lock().unwrap_or_else(|e| e.into_inner()));
+        for ch in channels {
+            close_bounded(ch.close(200, "shutdown".into())).await;
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use lapin::Channel;
 use lapin::message::Delivery;
 use ocr_common::failure::JobError;
 use ocr_common::job::Job;
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::outcome::Route;
 use super::{Context, Outcome};
-use crate::amqp::{self, ATTEMPTS_HEADER, RETRIES_HEADER};
+use crate::amqp::{self, ATTEMPTS_HEADER, Publisher, RETRIES_HEADER};
 use crate::ocr::OcrApi;
 use crate::storage::ObjectStore;
 
@@ -102,7 +101,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
     pub async fn handle(
         &self,
         delivery: Delivery,
-        publish: &Channel,
+        publish: &Publisher,
         broken: &CancellationToken,
     ) -> Outcome {
         self.metrics.in_flight.inc();
@@ -114,7 +113,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         outcome
     }
 
-    async fn handle_inner(&self, delivery: &Delivery, publish: &Channel) -> Outcome {
+    async fn handle_inner(&self, delivery: &Delivery, publish: &Publisher) -> Outcome {
         let Attempted {
             job_id,
             message_id,

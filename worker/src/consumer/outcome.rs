@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::FieldTable;
 use ocr_common::failure::JobError;
 
 use super::{Context, Outcome};
-use crate::amqp::{self, AmqpError, Outgoing};
+use crate::amqp::{self, AmqpError, Outgoing, Publisher};
 use crate::metrics::KindLabel;
 
 /// Where an outcome goes.
@@ -29,7 +28,7 @@ impl<S, O> Context<S, O> {
     /// correlation id copied over.
     pub(super) async fn publish_outcome(
         &self,
-        publish: &Channel,
+        publish: &Publisher,
         delivery: &Delivery,
         route: Route,
         body: &[u8],
@@ -46,9 +45,8 @@ impl<S, O> Context<S, O> {
                 ("", delay_queue.as_str())
             }
         };
-        amqp::publish_confirmed(
-            publish,
-            Outgoing {
+        publish
+            .publish(Outgoing {
                 exchange,
                 routing_key,
                 body,
@@ -59,9 +57,8 @@ impl<S, O> Context<S, O> {
                     .as_ref()
                     .map(|s| s.as_str()),
                 headers,
-            },
-        )
-        .await
+            })
+            .await
     }
 
     /// Nack the delivery back to the queue (consumption is stopping).
@@ -96,9 +93,15 @@ impl<S, O> Context<S, O> {
                         .inc();
                 }
                 match delivery.acker.ack(BasicAckOptions::default()).await {
-                    Ok(_) => {
+                    Ok(true) => {
                         self.metrics.job(outcome.metric_label());
                         outcome
+                    }
+                    // lapin answers `Ok(false)` when the ack was never sent (the delivery's
+                    // channel is closed): the broker will redeliver, so nothing is done.
+                    Ok(false) => {
+                        tracing::warn!(message_id = ?message_id, "ack not sent (channel closed) after a confirmed outcome: the job will be redelivered (duplicate outcome, same message_id)");
+                        Outcome::Abandoned
                     }
                     Err(e) => {
                         tracing::warn!(message_id = ?message_id, error = %e, "ack failed after a confirmed outcome: the job will be redelivered (duplicate outcome, same message_id)");

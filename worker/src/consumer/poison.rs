@@ -2,7 +2,6 @@
 //! so it kept killing workers) arrives on the poison queue and is republished as a proper
 //! `poison_message` dead letter, then acked like any outcome.
 
-use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, ShortString};
 use ocr_common::failure::JobError;
@@ -12,30 +11,42 @@ use ocr_common::message::DeadLetterMessage;
 use super::delivery::{message_id_of, salvage_job_id};
 use super::outcome::Route;
 use super::{Context, Outcome};
-use crate::amqp::{self, ATTEMPTS_HEADER};
+use crate::amqp::{self, ATTEMPTS_HEADER, Publisher};
 
-/// The broker's reason for the first dead-lettering (`x-first-death-reason`), if it says.
-fn first_death_reason(delivery: &Delivery) -> String {
-    delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| {
-            h.inner()
-                .get(&ShortString::from("x-first-death-reason"))
-                .cloned()
-        })
+/// Why the broker dead-lettered the job out of `jobs_queue`: the `reason` of the `x-death`
+/// entry for that queue (`delivery_limit`, `rejected`, …). Not `x-first-death-reason`: a job
+/// that went through a delay stage first died there, by `expired`.
+pub(super) fn death_reason(props: &lapin::BasicProperties, jobs_queue: &str) -> String {
+    let headers = props.headers().as_ref();
+    let text = |v: Option<&AMQPValue>| match v? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    };
+    let from_x_death = headers
+        .and_then(|h| h.inner().get(&ShortString::from("x-death")).cloned())
         .and_then(|v| match v {
-            AMQPValue::LongString(s) => Some(s.to_string()),
-            AMQPValue::ShortString(s) => Some(s.to_string()),
+            AMQPValue::FieldArray(entries) => entries.as_slice().iter().find_map(|e| {
+                let AMQPValue::FieldTable(t) = e else {
+                    return None;
+                };
+                let t = t.inner();
+                (text(t.get(&ShortString::from("queue"))).as_deref() == Some(jobs_queue))
+                    .then(|| text(t.get(&ShortString::from("reason"))))
+                    .flatten()
+            }),
             _ => None,
+        });
+    from_x_death
+        .or_else(|| {
+            text(headers.and_then(|h| h.inner().get(&ShortString::from("x-first-death-reason"))))
         })
         .unwrap_or_else(|| "unknown".into())
 }
 
 impl<S, O> Context<S, O> {
     /// Turn a broker dead letter into a `poison_message` record and settle it.
-    pub(super) async fn relay_poison(&self, delivery: Delivery, publish: &Channel) -> Outcome {
+    pub(super) async fn relay_poison(&self, delivery: Delivery, publish: &Publisher) -> Outcome {
         let job = Job::parse(&delivery.data, usize::MAX).ok();
         let job_id = job
             .as_ref()
@@ -43,7 +54,7 @@ impl<S, O> Context<S, O> {
             .or_else(|| salvage_job_id(&delivery.data));
         let attempts = amqp::header_u32(&delivery.properties, ATTEMPTS_HEADER);
         let err = JobError::Poison {
-            reason: first_death_reason(&delivery),
+            reason: death_reason(&delivery.properties, &self.settings.broker.jobs_queue),
         };
         let dl = DeadLetterMessage::new(
             job_id.clone(),
@@ -76,5 +87,49 @@ impl<S, O> Context<S, O> {
             &message_id,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lapin::types::{FieldArray, FieldTable, LongString};
+
+    use super::*;
+
+    fn entry(queue: &str, reason: &str) -> AMQPValue {
+        let mut t = FieldTable::default();
+        t.insert(
+            "queue".into(),
+            AMQPValue::LongString(LongString::from(queue)),
+        );
+        t.insert(
+            "reason".into(),
+            AMQPValue::LongString(LongString::from(reason)),
+        );
+        AMQPValue::FieldTable(t)
+    }
+
+    #[test]
+    fn the_reason_is_the_work_queues_own() {
+        // As the broker writes it for a job that expired out of a delay stage into the work
+        // queue, then hit the delivery limit there: newest death first.
+        let mut h = FieldTable::default();
+        h.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(FieldArray::from(vec![
+                entry("ocr.jobs", "delivery_limit"),
+                entry("ocr.jobs.delay.5s", "expired"),
+            ])),
+        );
+        h.insert(
+            "x-first-death-reason".into(),
+            AMQPValue::LongString(LongString::from("expired")),
+        );
+        let props = lapin::BasicProperties::default().with_headers(h);
+        assert_eq!(death_reason(&props, "ocr.jobs"), "delivery_limit");
+        assert_eq!(
+            death_reason(&lapin::BasicProperties::default(), "ocr.jobs"),
+            "unknown"
+        );
     }
 }

@@ -20,6 +20,9 @@ use crate::storage::ObjectStore;
 
 /// Prefetch of the poison relay's consumer.
 const POISON_PREFETCH: u16 = 8;
+/// Confirm channels outcomes are published on, one publish at a time each (a round trip of
+/// about a millisecond: far above the OCR quota's tens of calls per second).
+const PUBLISH_CHANNELS: usize = 16;
 
 /// Why a broker session ended.
 #[derive(Debug)]
@@ -96,7 +99,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
 ) -> Result<SessionEnd, AmqpError> {
     let b = &ctx.settings.broker;
     amqp::declare_topology(conn, &ctx.settings).await?;
-    let publish = amqp::confirm_channel(conn).await?;
+    let publish = amqp::Publisher::open(conn, PUBLISH_CHANNELS).await?;
     let tag = format!("ocr-worker-{}", uuid::Uuid::new_v4());
     let mut work = WorkConsumers::start(
         conn.create_channel().await?,
@@ -165,7 +168,16 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 Some(Ok(delivery)) => {
                     let ctx = ctx.clone();
                     let publish = publish.clone();
-                    tasks.spawn(async move { ctx.relay_poison(delivery, &publish).await });
+                    let broken = broken.clone();
+                    tasks.spawn(async move {
+                        let outcome = ctx.relay_poison(delivery, &publish).await;
+                        // Like a job task: an unsettled relay ends the session, so its
+                        // delivery is redelivered instead of holding a poison prefetch slot.
+                        if matches!(outcome, Outcome::Abandoned) {
+                            broken.cancel();
+                        }
+                        outcome
+                    });
                 }
                 Some(Err(e)) => break Err(e.into()),
                 None => {}
@@ -198,7 +210,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
             }
             // Buffered deliveries not yet started are returned to the queue by closing.
             amqp::close_bounded(work.channel().close(200, "shutdown".into())).await;
-            amqp::close_bounded(publish.close(200, "shutdown".into())).await;
+            publish.close().await;
         }
         Err(_) => {
             // The session is dead: its tasks can never ack. Drop them; the broker redelivers.

@@ -1,0 +1,148 @@
+//! Delivery defects found by reading lapin's source, each reproduced against the real broker:
+//! returns matched to the wrong publish, and the poison reason of a job that went through a
+//! delay stage.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::BasicProperties;
+use lapin::options::{
+    BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use ocr_infra::emulator::EmulatorConfig;
+use ocr_tests::{TestEnv, eventually};
+use ocr_worker::amqp::{AmqpError, Outgoing, Publisher};
+use serde_json::json;
+use tokio::task::JoinSet;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Many concurrent mandatory publishes, half of them unroutable: every one is told its own
+/// fate. On one shared confirm channel (before [`Publisher`]) lapin hands a return to
+/// whichever confirm completes next, so unroutable publishes read as delivered: an outcome
+/// lost while its job is acked.
+#[tokio::test]
+async fn a_returned_outcome_is_matched_to_its_own_publish() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    let queue = format!("{}.routable", env.prefix);
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), AMQPValue::LongLongInt(600_000));
+    env.channel
+        .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args)
+        .await
+        .unwrap();
+    let publisher = Publisher::open(&env.conn, 4).await.unwrap();
+    const N: usize = 10_000;
+    let mut tasks = JoinSet::new();
+    for i in 0..N {
+        let p = publisher.clone();
+        let routable = i % 2 == 0;
+        let rk = if routable {
+            queue.clone()
+        } else {
+            format!("{queue}.nowhere")
+        };
+        tasks.spawn(async move {
+            let r = p
+                .publish(Outgoing {
+                    exchange: "",
+                    routing_key: &rk,
+                    body: b"{}",
+                    message_id: &format!("m-{i}"),
+                    correlation_id: None,
+                    headers: None,
+                })
+                .await;
+            (routable, r)
+        });
+    }
+    let (mut delivered, mut returned, mut wrong) = (0, 0, Vec::new());
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap() {
+            (true, Ok(())) => delivered += 1,
+            (false, Err(AmqpError::Unroutable { .. })) => returned += 1,
+            (routable, r) => wrong.push(format!("routable={routable}: {r:?}")),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} misjudged: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert_eq!((delivered, returned), (N / 2, N / 2));
+    // What was said delivered is in the queue.
+    eventually(WAIT, || async {
+        env.queue_len("routable").await.unwrap() as usize == N / 2
+    })
+    .await
+    .unwrap();
+    publisher.close().await;
+    env.cleanup().await;
+}
+
+/// A job that went through a delay stage and then kept crashing workers is relayed with the
+/// reason the work queue gave (`delivery_limit`), not the delay stage's `expired`.
+#[tokio::test]
+async fn a_poison_message_after_a_delay_stage_names_the_delivery_limit() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    let mut args = env.settings_args();
+    args.delivery_limit = Some(20);
+    args.retry_delays = Some("200ms".into());
+    let settings = args.load().unwrap();
+    // Declare the topology by starting and stopping a worker once.
+    let w = env.spawn_worker(settings.clone()).await.unwrap();
+    w.stop().await.unwrap();
+    // A delayed retry copy, as the worker publishes it: it expires into the work queue.
+    let body =
+        serde_json::to_vec(&json!({"job_id":"delayed-poison","bucket":"b","key":"k.png"})).unwrap();
+    env.channel
+        .basic_publish(
+            "".into(),
+            format!("{}.jobs.delay.200ms", env.prefix).as_str().into(),
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_message_id("delayed-poison".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // Crash on every delivery until the broker dead-letters it to the poison queue.
+    let ch = env.conn.create_channel().await.unwrap();
+    let mut deliveries = ch
+        .basic_consume(
+            format!("{}.jobs", env.prefix).as_str().into(),
+            "crashing-worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let poisoned = eventually(WAIT, || async {
+        env.queue_len("jobs.poison").await.unwrap() == 1
+    });
+    tokio::pin!(poisoned);
+    loop {
+        tokio::select! {
+            r = &mut poisoned => { r.unwrap(); break; }
+            d = deliveries.next() => {
+                let d = d.expect("consumer open").unwrap();
+                d.nack(BasicNackOptions { requeue: true, ..Default::default() })
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    ch.close(200, "done".into()).await.unwrap();
+    let w = env.spawn_worker(settings).await.unwrap();
+    let got = env.collect(1, WAIT).await.unwrap();
+    assert_eq!(got[0].body["error"]["kind"], json!("poison_message"));
+    let message = got[0].body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("(delivery_limit)"), "{message}");
+    w.stop().await.unwrap();
+    env.cleanup().await;
+}
