@@ -3,49 +3,21 @@
 //!
 //! The alarm is broker-wide, so this test lives in its own test binary with a single test:
 //! `cargo test` runs test binaries one after another, so no other test of the suite runs while
-//! the alarm is raised. The alarm is the broker's own (`rabbit_alarm:set_alarm`, the call the
-//! memory monitor makes), raised and cleared with `rabbitmqctl eval`; a guard clears it even if
-//! the test fails.
+//! the alarm is raised (see `alarm_support`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::*;
+
+mod alarm_support;
+use alarm_support::{MemoryAlarm, WAIT, admin_post, blocked_metric_becomes};
 use serde_json::json;
 
 const BUCKET: &str = "passports";
-const WAIT: Duration = Duration::from_secs(60);
 const JOBS: usize = 12;
 const PREFETCH: u16 = 3;
-
-/// A memory alarm on the local broker, cleared on drop.
-struct MemoryAlarm;
-
-impl MemoryAlarm {
-    fn raise() -> anyhow::Result<MemoryAlarm> {
-        eval("rabbit_alarm:set_alarm({{resource_limit, memory, node()}, []}).")?;
-        Ok(MemoryAlarm)
-    }
-}
-
-impl Drop for MemoryAlarm {
-    fn drop(&mut self) {
-        let _ = eval("rabbit_alarm:clear_alarm({resource_limit, memory, node()}).");
-    }
-}
-
-fn eval(expr: &str) -> anyhow::Result<()> {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "eval", expr])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rabbitmqctl eval failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
 
 #[tokio::test]
 async fn a_resource_alarm_pauses_the_worker_without_losing_or_repeating_a_job() {
@@ -136,26 +108,4 @@ async fn a_resource_alarm_pauses_the_worker_without_losing_or_repeating_a_job() 
     blocked_metric_becomes(&worker, 0.0).await;
     worker.stop().await.unwrap();
     env.cleanup().await;
-}
-
-async fn admin_post(env: &TestEnv, what: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/{what}", env.emulator.admin_url()))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "emulator {what}: {}", r.status());
-}
-
-async fn blocked_metric_becomes(worker: &WorkerHandle, value: f64) {
-    eventually(WAIT, || async {
-        worker
-            .metrics()
-            .await
-            .unwrap()
-            .get("ocr_worker_broker_blocked")
-            == Some(&value)
-    })
-    .await
-    .unwrap();
 }

@@ -404,13 +404,17 @@ impl Publisher {
         res
     }
 
-    /// Close every channel in the pool, each bounded.
-    pub async fn close(&self) {
+    /// Close every channel in the pool at once, within `limit` in all.
+    pub async fn close(&self, limit: std::time::Duration) {
         let channels: Vec<Channel> =
             std::mem::take(&mut *self.inner.free.lock().unwrap_or_else(|e| e.into_inner()));
-        for ch in channels {
-            close_bounded(ch.close(200, "shutdown".into())).await;
-        }
+        let closes = channels.iter().map(|ch| ch.close(200, "shutdown".into()));
+        bounded(
+            limit,
+            "close publish channels",
+            futures::future::join_all(closes),
+        )
+        .await;
     }
 }
 
@@ -448,7 +452,28 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// broker's answer, and a lost answer must never hold up a shutdown or a reconnect (the
 /// socket is dropped anyway, and the broker requeues whatever was unacked).
 pub async fn close_bounded<T>(close: impl std::future::Future<Output = T>) {
-    if tokio::time::timeout(CLOSE_WAIT, close).await.is_err() {
-        tracing::warn!("broker did not confirm a close in time; giving up on it");
+    bounded(CLOSE_WAIT, "close", close).await;
+}
+
+/// How long a broker call on the shutdown path may wait: during a resource alarm the broker
+/// blocks the connection and lapin writes no frames, so an unbounded `basic.cancel` or close
+/// would hold the process past its grace period.
+pub const SHUTDOWN_CALL_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Run a broker call, giving up after `limit` (logged as `what`); `None` when it gave up.
+pub async fn bounded<T>(
+    limit: std::time::Duration,
+    what: &str,
+    call: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(v) => Some(v),
+        Err(_) => {
+            tracing::warn!(
+                call = what,
+                "broker did not answer in time; giving up on it"
+            );
+            None
+        }
     }
 }

@@ -16,6 +16,9 @@ use crate::ocr::ClovaClient;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::storage::{ObjectStore, S3Store};
 
+/// How long leaving the presence exchange, and stopping the health server, may take at exit.
+const LEAVE_WAIT: Duration = Duration::from_secs(1);
+
 /// A built worker, ready to run.
 pub struct Application {
     ctx: Context<S3Store, ClovaClient>,
@@ -122,17 +125,18 @@ impl Application {
             ctx.metrics.clone(),
         );
         let res = consumer::run(ctx, shutdown).await;
-        // Our OCR calls are over: let the others take our share.
-        // Both are bounded: nothing after the last ack may keep the process from exiting.
-        if let Some(p) = presence
-            && tokio::time::timeout(Duration::from_secs(5), p.leave())
-                .await
-                .is_err()
-        {
-            tracing::warn!("OCR quota: leaving the presence exchange timed out");
-        }
+        // Our OCR calls are over: let the others take our share, and stop serving health.
+        // Both at once, both bounded: nothing after the last ack may keep the process from
+        // exiting (during a resource alarm the leave beat is never written).
         http_stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+        let leave = async {
+            if let Some(p) = presence
+                && tokio::time::timeout(LEAVE_WAIT, p.leave()).await.is_err()
+            {
+                tracing::warn!("OCR quota: leaving the presence exchange timed out");
+            }
+        };
+        let _ = tokio::join!(leave, tokio::time::timeout(LEAVE_WAIT, http));
         res.map_err(Into::into)
     }
 }

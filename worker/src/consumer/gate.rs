@@ -44,6 +44,11 @@ impl FlowGate {
         }
     }
 
+    /// Whether the broker blocks this connection now (no frame would be written).
+    pub(super) fn blocked(&self) -> bool {
+        self.blocked
+    }
+
     /// Whether a new delivery may start now, given the quota pause still to run.
     pub(super) fn open(&self, paused: Option<Duration>) -> bool {
         !self.blocked && paused.is_none()
@@ -131,13 +136,11 @@ impl WorkConsumers {
 
     /// Stop taking deliveries (buffered ones still arrive through the stream).
     pub(super) async fn cancel(&self) {
-        let _ = self
+        let tag = self.current_tag();
+        let cancel = self
             .channel
-            .basic_cancel(
-                self.current_tag().as_str().into(),
-                BasicCancelOptions::default(),
-            )
-            .await;
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
+        crate::amqp::bounded(crate::amqp::SHUTDOWN_CALL_WAIT, "basic.cancel", cancel).await;
     }
 
     /// The channel, for closing.

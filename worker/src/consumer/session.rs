@@ -88,7 +88,16 @@ async fn session<S: ObjectStore, O: OcrApi>(
     // A new connection starts unblocked; the broker says so again if the alarm persists.
     ctx.set_blocked(false);
     ctx.metrics.consuming.set(0);
-    amqp::close_bounded(conn.close(200, "bye".into())).await;
+    if shutdown.is_cancelled() {
+        amqp::bounded(
+            amqp::SHUTDOWN_CALL_WAIT,
+            "connection.close",
+            conn.close(200, "bye".into()),
+        )
+        .await;
+    } else {
+        amqp::close_bounded(conn.close(200, "bye".into())).await;
+    }
     result
 }
 
@@ -136,6 +145,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
     let broken = CancellationToken::new();
     let mut flow = FlowGate::default();
+    let mut prefetch_pending = false;
     let end = loop {
         let paused = ctx.pipeline.limiter.paused_remaining();
         tokio::select! {
@@ -147,10 +157,20 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
             ev = events.next() => {
                 if let Some(ev) = ev {
                     flow.on_event(ctx, ev);
+                    if prefetch_pending && !flow.blocked() {
+                        prefetch_pending = false;
+                        if let Err(e) = follow_bounded(&mut work, desired_prefetch(ctx)).await {
+                            break Err(e);
+                        }
+                    }
                 }
             }
             Ok(()) = share_changes.changed() => {
-                if let Err(e) = work.follow(desired_prefetch(ctx)).await {
+                // While the broker blocks the connection no frame is written: `basic.qos`
+                // would wait for the alarm to end. Follow the share once it has.
+                if flow.blocked() {
+                    prefetch_pending = true;
+                } else if let Err(e) = follow_bounded(&mut work, desired_prefetch(ctx)).await {
                     break Err(e);
                 }
             }
@@ -190,15 +210,19 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     match &end {
         Ok(_) => {
             // Stop taking deliveries, then let in-flight jobs finish within the grace period.
-            work.cancel().await;
-            let _ = poison_ch
-                .basic_cancel(poison_tag.as_str().into(), BasicCancelOptions::default())
-                .await;
-            let grace = ctx.settings.shutdown_grace;
+            // Every broker call here is bounded: during a resource alarm none is answered.
+            let deadline = tokio::time::Instant::now() + ctx.settings.shutdown_grace;
+            let poison_cancel =
+                poison_ch.basic_cancel(poison_tag.as_str().into(), BasicCancelOptions::default());
+            tokio::join!(
+                work.cancel(),
+                amqp::bounded(amqp::SHUTDOWN_CALL_WAIT, "basic.cancel", poison_cancel)
+            );
             let n = tasks.len();
-            let drained =
-                tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
-                    .await;
+            let drained = tokio::time::timeout_at(deadline, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
             if drained.is_err() {
                 tracing::warn!(
                     unfinished = tasks.len(),
@@ -209,8 +233,11 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 tracing::info!(finished = n, "in-flight jobs finished");
             }
             // Buffered deliveries not yet started are returned to the queue by closing.
-            amqp::close_bounded(work.channel().close(200, "shutdown".into())).await;
-            publish.close().await;
+            let work_close = work.channel().close(200, "shutdown".into());
+            tokio::join!(
+                amqp::bounded(amqp::SHUTDOWN_CALL_WAIT, "channel.close", work_close),
+                publish.close(amqp::SHUTDOWN_CALL_WAIT)
+            );
         }
         Err(_) => {
             // The session is dead: its tasks can never ack. Drop them; the broker redelivers.
@@ -218,4 +245,19 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         }
     }
     end
+}
+
+/// Re-create the work consumer for a new prefetch, giving up (and ending the session) if the
+/// broker does not answer in time.
+async fn follow_bounded(work: &mut WorkConsumers, want: u16) -> Result<(), AmqpError> {
+    match amqp::bounded(
+        amqp::SHUTDOWN_CALL_WAIT * 5,
+        "prefetch change",
+        work.follow(want),
+    )
+    .await
+    {
+        Some(r) => r,
+        None => Err(AmqpError::ChannelLost),
+    }
 }
