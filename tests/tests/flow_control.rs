@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::*;
+use ocr_tests::{TestEnv, Truth, WorkerHandle, emulator_stats, eventually, passport_png};
 use serde_json::json;
 
 const BUCKET: &str = "passports";
