@@ -8,8 +8,8 @@ use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::{TestEnv, Truth, assert_schema, passport_png, s3_notification, schema_errors};
 use serde_json::{Value, json};
 
-/// A notification shaped like the example on AWS's "Event message structure" page (S3 User Guide), for an
-/// object created in a versioned bucket.
+/// A notification shaped like the example on AWS's "Event message structure" page (S3 User
+/// Guide), for an object created in a versioned bucket.
 fn aws_documented_notification() -> Value {
     json!({
         "Records": [{
