@@ -7,6 +7,7 @@
 //! same bytes always get the same answer.
 
 use chrono::{Datelike, NaiveDate};
+use ocr_common::mrz::{Td3Fields, compose_td3};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -171,6 +172,29 @@ fn add_years(d: NaiveDate, years: i32) -> NaiveDate {
 }
 
 impl Truth {
+    /// The two TD3 MRZ lines (with correct check digits) this passport shows: what the sample
+    /// renderer draws and what the emulator reads back.
+    pub fn mrz_lines(&self) -> (String, String) {
+        let yymmdd = |d: NaiveDate| d.format("%y%m%d").to_string();
+        let sex = match self.sex.as_str() {
+            "M" => 'M',
+            "F" => 'F',
+            _ => '<',
+        };
+        compose_td3(&Td3Fields {
+            document_code: self.document_code.clone(),
+            issuing_state: self.issuing_country.clone(),
+            surname: self.surname.clone(),
+            given_names: self.given_names.clone(),
+            number: self.number.clone(),
+            nationality: self.nationality.clone(),
+            birth_yymmdd: yymmdd(self.birth_date),
+            sex,
+            expiry_yymmdd: yymmdd(self.expiry_date),
+            personal_number: self.personal_number.clone(),
+        })
+    }
+
     /// A plausible Korean ordinary passport, fully determined by `seed`.
     pub fn synthetic(seed: u64) -> Truth {
         let mut rng = StdRng::seed_from_u64(seed);

@@ -4,7 +4,7 @@
 mod emulator_support;
 
 use base64::Engine;
-use emulator_support::*;
+use emulator_support::{Client, image_for, json_body, pp, sha256_hex, tiny_png, value_of};
 use ocr_common::mrz::check_digit;
 use ocr_infra::emulator::{EmulatorConfig, spawn};
 use ocr_infra::truth::{Noise, Recognition, Truth};
@@ -111,7 +111,7 @@ async fn json_mode_success_echoes_request_and_describes_the_passport() {
             4
         );
     }
-    let (l1, l2) = ocr_infra::emulator::response::mrz_lines(&truth);
+    let (l1, l2) = truth.mrz_lines();
     assert_eq!(value_of(&body, "mrz1"), l1);
     assert_eq!(value_of(&body, "mrz2"), l2);
     emu.shutdown().await.unwrap();
@@ -481,7 +481,7 @@ async fn scenario_noise() {
     assert_eq!(pp["sex"][0]["text"], format!("{} んだ", truth.sex));
     assert_eq!(pp["sex"][0]["formatted"]["value"], truth.sex.as_str());
     // O/0 and I/1 confusions in the MRZ.
-    let (l1, l2) = ocr_infra::emulator::response::mrz_lines(&truth);
+    let (l1, l2) = truth.mrz_lines();
     let got1 = pp["mrz1"][0]["formatted"]["value"].as_str().unwrap();
     let got2 = pp["mrz2"][0]["text"].as_str().unwrap();
     assert_eq!(&l1[3..4], "O");

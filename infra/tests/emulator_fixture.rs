@@ -5,7 +5,7 @@ mod emulator_support;
 
 use std::collections::BTreeMap;
 
-use emulator_support::*;
+use emulator_support::{Client, image_for};
 use ocr_infra::emulator::{EmulatorConfig, spawn};
 use ocr_infra::truth::Recognition;
 use serde_json::Value;

@@ -5,7 +5,7 @@ mod emulator_support;
 
 use std::time::{Duration, Instant};
 
-use emulator_support::*;
+use emulator_support::{Client, image_for, json_body, sha256_hex, tiny_png};
 use ocr_infra::emulator::{EmulatorConfig, Latency, spawn};
 use serde_json::json;
 

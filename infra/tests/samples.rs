@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ocr_common::mrz::{Td3Fields, compose_td3};
 use ocr_infra::samples::{
     FormatMix, GenerateOptions, MANIFEST_FILE, Manifest, SampleError, SampleFormat, generate,
-    mrz_lines, render,
+    render,
 };
 use ocr_infra::truth::{Recognition, Truth};
 use sha2::{Digest, Sha256};
@@ -200,7 +200,7 @@ fn bad_options_are_errors_not_panics() {
 fn drawn_mrz_is_the_icao_composition_of_the_truth() {
     for seed in 0..50 {
         let t = Truth::synthetic(seed);
-        let (l1, l2) = mrz_lines(&t);
+        let (l1, l2) = t.mrz_lines();
         let expected = compose_td3(&Td3Fields {
             document_code: t.document_code.clone(),
             issuing_state: t.issuing_country.clone(),
@@ -248,7 +248,7 @@ fn tesseract_reads_the_mrz_when_installed() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).replace([' ', '\r'], "");
-    let (l1, l2) = mrz_lines(&t);
+    let (l1, l2) = t.mrz_lines();
     let lines: Vec<&str> = text.lines().filter(|l| l.len() > 20).collect();
     assert_eq!(lines.len(), 2, "tesseract read {text:?}");
     // Tesseract without MRZ training miscounts long `<` runs, so compare the data characters

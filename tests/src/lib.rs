@@ -8,11 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeleteOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use ocr_infra::emulator::{EmulatorConfig, RunningEmulator};
@@ -20,6 +16,7 @@ use ocr_infra::s3::RunningS3;
 use ocr_worker::app::Application;
 use ocr_worker::config::{Settings, SettingsArgs};
 use ocr_worker::storage::S3Store;
+use ocr_worker::summary::OutcomeReader;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,10 +38,110 @@ pub fn init_logs() {
         .try_init();
 }
 
+/// The broker delay stages a test environment's worker uses (short, so retries are quick).
+pub const RETRY_DELAYS: [&str; 2] = ["200ms", "400ms"];
+
+/// The queue and exchange names of one test environment: the one place they are derived from
+/// its prefix. They feed the worker's settings, the worker process's environment, the
+/// collectors and the cleanup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// Unique prefix of every name.
+    pub prefix: String,
+    /// Work queue.
+    pub jobs: String,
+    /// The work queue's broker dead letters.
+    pub poison: String,
+    /// Results exchange.
+    pub results_exchange: String,
+    /// Results queue.
+    pub results_queue: String,
+    /// Dead-letter exchange.
+    pub dead_exchange: String,
+    /// Dead-letter queue.
+    pub dead_queue: String,
+    /// The delay stages ([`RETRY_DELAYS`]) as the worker's `retry_delays` setting.
+    pub retry_delays: String,
+    /// The delay queues the worker declares for them (`<jobs>.delay.<stage>`).
+    pub delay_queues: Vec<String>,
+}
+
+impl Names {
+    /// The names under `prefix`.
+    pub fn new(prefix: &str) -> Names {
+        let jobs = format!("{prefix}.jobs");
+        Names {
+            prefix: prefix.to_string(),
+            poison: format!("{jobs}.poison"),
+            results_exchange: format!("{prefix}.results"),
+            results_queue: format!("{prefix}.results"),
+            dead_exchange: format!("{prefix}.dead"),
+            dead_queue: format!("{prefix}.dead"),
+            retry_delays: RETRY_DELAYS.join(","),
+            delay_queues: RETRY_DELAYS
+                .iter()
+                .map(|d| format!("{jobs}.delay.{d}"))
+                .collect(),
+            jobs,
+        }
+    }
+
+    /// `<prefix>.<suffix>`, e.g. `queue("jobs")`.
+    pub fn queue(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.prefix)
+    }
+
+    /// Every queue the worker declares (for cleanup).
+    pub fn queues(&self) -> Vec<&str> {
+        let mut q = vec![
+            self.jobs.as_str(),
+            self.poison.as_str(),
+            self.results_queue.as_str(),
+            self.dead_queue.as_str(),
+        ];
+        q.extend(self.delay_queues.iter().map(String::as_str));
+        q
+    }
+
+    /// Every exchange the worker declares (for cleanup).
+    pub fn exchanges(&self) -> [&str; 2] {
+        [&self.results_exchange, &self.dead_exchange]
+    }
+
+    /// Set the names in worker settings.
+    pub fn apply(&self, args: &mut SettingsArgs) {
+        args.jobs_queue = Some(self.jobs.clone());
+        args.poison_queue = Some(self.poison.clone());
+        args.results_exchange = Some(self.results_exchange.clone());
+        args.results_queue = Some(self.results_queue.clone());
+        args.dead_exchange = Some(self.dead_exchange.clone());
+        args.dead_queue = Some(self.dead_queue.clone());
+        args.retry_delays = Some(self.retry_delays.clone());
+    }
+
+    /// The same names as a worker process's environment.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("OCR_JOBS_QUEUE", &self.jobs),
+            ("OCR_POISON_QUEUE", &self.poison),
+            ("OCR_RESULTS_EXCHANGE", &self.results_exchange),
+            ("OCR_RESULTS_QUEUE", &self.results_queue),
+            ("OCR_DEAD_EXCHANGE", &self.dead_exchange),
+            ("OCR_DEAD_QUEUE", &self.dead_queue),
+            ("OCR_RETRY_DELAYS", &self.retry_delays),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+    }
+}
+
 /// Real services for one test.
 pub struct TestEnv {
-    /// Unique prefix of every name this test uses.
+    /// Unique prefix of every name this test uses (`names.prefix`).
     pub prefix: String,
+    /// This test's queue and exchange names.
+    pub names: Names,
     /// The S3-protocol server.
     pub s3: RunningS3,
     /// The OCR emulator.
@@ -57,20 +154,9 @@ pub struct TestEnv {
     pub channel: Channel,
 }
 
-/// One outcome read back from the results or dead-letter queue.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// `result` or `dead`.
-    pub queue: &'static str,
-    /// Parsed body.
-    pub body: Value,
-    /// AMQP message id.
-    pub message_id: Option<String>,
-    /// AMQP correlation id.
-    pub correlation_id: Option<String>,
-    /// Routing key.
-    pub routing_key: String,
-}
+/// One outcome read back from the results or dead-letter queue (`queue` is `result` or
+/// `dead`): the worker's own [`ocr_worker::summary::Outcome`], read by the same reader.
+pub type Received = ocr_worker::summary::Outcome;
 
 impl TestEnv {
     /// Start the S3 server and the emulator (with `emulator`), and connect to the broker.
@@ -85,6 +171,7 @@ impl TestEnv {
             .context("connecting to RabbitMQ (is it running on 127.0.0.1:5672?)")?;
         let channel = conn.create_channel().await?;
         Ok(TestEnv {
+            names: Names::new(&prefix),
             prefix,
             s3,
             emulator,
@@ -103,20 +190,12 @@ impl TestEnv {
 
     /// The flags/environment equivalent of [`TestEnv::settings`], for tweaking before `load`.
     pub fn settings_args(&self) -> SettingsArgs {
-        let p = &self.prefix;
-        SettingsArgs {
+        let mut args = SettingsArgs {
             amqp_url: Some(amqp_url()),
             clova_ocr_invoke_url: Some(self.emulator.invoke_url()),
             clova_ocr_secret: Some(self.emulator.secret().to_string()),
             clova_ocr_rate_per_sec: Some(1000),
             clova_ocr_max_concurrency: Some(8),
-            jobs_queue: Some(format!("{p}.jobs")),
-            poison_queue: Some(format!("{p}.jobs.poison")),
-            results_exchange: Some(format!("{p}.results")),
-            results_queue: Some(format!("{p}.results")),
-            dead_exchange: Some(format!("{p}.dead")),
-            dead_queue: Some(format!("{p}.dead")),
-            retry_delays: Some("200ms,400ms".into()),
             queue_expires_secs: Some(600),
             http_listen: Some("127.0.0.1:0".parse().expect("valid")),
             retry_base_ms: Some(20),
@@ -125,7 +204,9 @@ impl TestEnv {
             connect_timeout_secs: Some(2.0),
             shutdown_grace_secs: Some(10.0),
             ..Default::default()
-        }
+        };
+        self.names.apply(&mut args);
+        args
     }
 
     /// An S3 store for the worker, pointed at this environment's server.
@@ -184,7 +265,7 @@ impl TestEnv {
         self.channel
             .basic_publish(
                 "".into(),
-                format!("{}.jobs", self.prefix).as_str().into(),
+                self.names.jobs.as_str().into(),
                 BasicPublishOptions::default(),
                 body,
                 props,
@@ -197,6 +278,8 @@ impl TestEnv {
     /// Publish a job for `bucket/key`.
     pub async fn publish_job(&self, job_id: &str, bucket: &str, key: &str) -> anyhow::Result<()> {
         let body = serde_json::json!({"job_id": job_id, "bucket": bucket, "key": key});
+        // Every job the harness publishes is a valid job by the published schema.
+        assert_schema("job", &body);
         self.publish_raw(
             &serde_json::to_vec(&body)?,
             None,
@@ -209,47 +292,17 @@ impl TestEnv {
     /// `timeout` in all. Returns what arrived, fewer than `n` on timeout.
     pub async fn collect(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<Received>> {
         let ch = self.conn.create_channel().await?;
-        let mut results = ch
-            .basic_consume(
-                format!("{}.results", self.prefix).as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+        let mut reader = self.outcome_reader(&ch).await?;
+        let out = reader
+            .take(n, tokio::time::Instant::now() + timeout)
             .await?;
-        let mut dead = ch
-            .basic_consume(
-                format!("{}.dead", self.prefix).as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        while out.len() < n {
-            let (queue, next) = tokio::select! {
-                d = results.next() => ("result", d),
-                d = dead.next() => ("dead", d),
-                () = tokio::time::sleep_until(deadline) => break,
-            };
-            let Some(d) = next else { break };
-            let d = d?;
-            d.ack(BasicAckOptions::default()).await?;
-            out.push(Received {
-                queue,
-                body: serde_json::from_slice(&d.data)?,
-                message_id: d.properties.message_id().as_ref().map(|s| s.to_string()),
-                correlation_id: d
-                    .properties
-                    .correlation_id()
-                    .as_ref()
-                    .map(|s| s.to_string()),
-                routing_key: d.routing_key.to_string(),
-            });
-        }
         let _ = ch.close(200, "done".into()).await;
         Ok(out)
+    }
+
+    /// The shared outcome reader on this test's results and dead-letter queues.
+    async fn outcome_reader(&self, ch: &Channel) -> anyhow::Result<OutcomeReader> {
+        Ok(OutcomeReader::start(ch, &self.names.results_queue, &self.names.dead_queue).await?)
     }
 
     /// Message count of one of this test's queues (`jobs`, `results`, `dead`...).
@@ -257,7 +310,7 @@ impl TestEnv {
         let ch = self.conn.create_channel().await?;
         let q = ch
             .queue_declare(
-                format!("{}.{suffix}", self.prefix).as_str().into(),
+                self.names.queue(suffix).as_str().into(),
                 lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -274,27 +327,14 @@ impl TestEnv {
         let Ok(ch) = self.conn.create_channel().await else {
             return;
         };
-        for q in [
-            "jobs",
-            "jobs.poison",
-            "results",
-            "dead",
-            "jobs.delay.200ms",
-            "jobs.delay.400ms",
-        ] {
+        for q in self.names.queues() {
             let _ = ch
-                .queue_delete(
-                    format!("{}.{q}", self.prefix).as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
+                .queue_delete(q.into(), QueueDeleteOptions::default())
                 .await;
         }
-        for e in ["results", "dead"] {
+        for e in self.names.exchanges() {
             let _ = ch
-                .exchange_delete(
-                    format!("{}.{e}", self.prefix).as_str().into(),
-                    ExchangeDeleteOptions::default(),
-                )
+                .exchange_delete(e.into(), ExchangeDeleteOptions::default())
                 .await;
         }
     }
@@ -447,8 +487,26 @@ where
     Ok(())
 }
 
-/// Validate `value` against `schemas/<name>.schema.json`; panics with every violation.
-pub fn assert_schema(name: &str, value: &Value) {
+/// The violations of `value` against `schemas/<name>.schema.json` (empty when it is valid).
+/// Formats are checked too (`date-time`, ...), which JSON Schema 2020-12 leaves off by default.
+pub fn schema_errors(name: &str, value: &Value) -> Vec<String> {
+    type Validators = std::sync::Mutex<HashMap<String, std::sync::Arc<jsonschema::Validator>>>;
+    static VALIDATORS: std::sync::LazyLock<Validators> = std::sync::LazyLock::new(Default::default);
+    let validator = VALIDATORS
+        .lock()
+        .expect("validator cache lock")
+        .entry(name.to_string())
+        .or_insert_with(|| std::sync::Arc::new(compile_schema(name)))
+        .clone();
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// `schemas/<name>.schema.json`, compiled with format validation on (unknown formats are
+/// errors, so a misspelt `format` cannot silently check nothing).
+fn compile_schema(name: &str) -> jsonschema::Validator {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../schemas")
         .join(format!("{name}.schema.json"));
@@ -456,12 +514,41 @@ pub fn assert_schema(name: &str, value: &Value) {
         &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
     .expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Validate `value` against `schemas/<name>.schema.json` (formats included); panics with every
+/// violation.
+pub fn assert_schema(name: &str, value: &Value) {
+    let errors = schema_errors(name, value);
     assert!(errors.is_empty(), "{name} schema violations: {errors:#?}");
+}
+
+/// A bucket notification as MinIO's AMQP target (or S3) sends it, for one created object:
+/// AWS event format 2.x plus MinIO's top-level `EventName` and `Key`.
+pub fn s3_notification(bucket: &str, encoded_key: &str, etag: &str, size: u64) -> Value {
+    serde_json::json!({
+        "EventName": "s3:ObjectCreated:Put",
+        "Key": format!("{bucket}/{encoded_key}"),
+        "Records": [{
+            "eventVersion": "2.0",
+            "eventSource": "minio:s3",
+            "awsRegion": "",
+            "eventTime": "2026-11-26T01:02:03.456Z",
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "Config",
+                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+                "object": {"key": encoded_key, "size": size, "eTag": etag,
+                           "contentType": "image/png", "sequencer": "17E1B1D0A8A5B1C2"}
+            }
+        }]
+    })
 }
 
 /// Path of a workspace binary (`ocr-worker`, `ocr-infra`) next to this test executable.
@@ -501,7 +588,6 @@ impl TestEnv {
     /// `extra` overrides (`OCR_...` names). The process logs at `warn` unless
     /// `OCR_TEST_WORKER_LOG` gives another `RUST_LOG` filter (e.g. `info` to debug a test).
     pub fn worker_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
-        let p = &self.prefix;
         let mut env: Vec<(String, String)> = vec![
             ("AMQP_URL".into(), amqp_url()),
             ("CLOVA_OCR_INVOKE_URL".into(), self.emulator.invoke_url()),
@@ -520,13 +606,6 @@ impl TestEnv {
             ("AWS_ACCESS_KEY_ID".into(), self.s3.access_key().into()),
             ("AWS_SECRET_ACCESS_KEY".into(), self.s3.secret_key().into()),
             ("AWS_REGION".into(), "us-east-1".into()),
-            ("OCR_JOBS_QUEUE".into(), format!("{p}.jobs")),
-            ("OCR_POISON_QUEUE".into(), format!("{p}.jobs.poison")),
-            ("OCR_RESULTS_EXCHANGE".into(), format!("{p}.results")),
-            ("OCR_RESULTS_QUEUE".into(), format!("{p}.results")),
-            ("OCR_DEAD_EXCHANGE".into(), format!("{p}.dead")),
-            ("OCR_DEAD_QUEUE".into(), format!("{p}.dead")),
-            ("OCR_RETRY_DELAYS".into(), "200ms,400ms".into()),
             ("OCR_QUEUE_EXPIRES_SECS".into(), "600".into()),
             ("OCR_RETRY_BASE_MS".into(), "20".into()),
             ("OCR_RETRY_MAX_MS".into(), "500".into()),
@@ -537,11 +616,19 @@ impl TestEnv {
                 std::env::var("OCR_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             ),
         ];
+        env.extend(self.names.env());
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
             env.push(((*k).to_string(), v.clone()));
         }
         env
+    }
+
+    /// `ocr-worker <args>` with [`TestEnv::worker_env`]`(extra)` as its whole environment.
+    pub fn worker_command(&self, args: &[&str], extra: &[(&str, String)]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(binary("ocr-worker"));
+        cmd.args(args).env_clear().envs(self.worker_env(extra));
+        cmd
     }
 
     /// Start `ocr-worker run` as a child process and wait until it is ready.
@@ -623,7 +710,7 @@ pub fn close_worker_connections(env: &TestEnv) -> anyhow::Result<usize> {
         .args(["-q", "list_connections", "pid", "client_properties"])
         .output()?;
     anyhow::ensure!(out.status.success(), "rabbitmqctl list_connections failed");
-    let needle = format!("ocr-worker {}.jobs", env.prefix);
+    let needle = format!("ocr-worker {}", env.names.jobs);
     let mut closed = 0;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut parts = line.splitn(2, '\t');
@@ -661,46 +748,14 @@ impl TestEnv {
         let ch = self.conn.create_channel().await?;
         ch.basic_qos(500, lapin::options::BasicQosOptions::default())
             .await?;
-        let mut results = ch
-            .basic_consume(
-                format!("{}.results", self.prefix).as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let mut dead = ch
-            .basic_consume(
-                format!("{}.dead", self.prefix).as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut reader = self.outcome_reader(&ch).await?;
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let notify = std::sync::Arc::new(tokio::sync::Notify::new());
         let (s, n) = (seen.clone(), notify.clone());
         let task = tokio::spawn(async move {
             let _ch = ch;
-            loop {
-                let (queue, next) = tokio::select! {
-                    d = results.next() => ("result", d),
-                    d = dead.next() => ("dead", d),
-                };
-                let Some(Ok(d)) = next else { return };
-                let _ = d.ack(BasicAckOptions::default()).await;
-                let body = serde_json::from_slice(&d.data).unwrap_or(Value::Null);
-                s.lock().expect("collector lock").push(Received {
-                    queue,
-                    body,
-                    message_id: d.properties.message_id().as_ref().map(|s| s.to_string()),
-                    correlation_id: d
-                        .properties
-                        .correlation_id()
-                        .as_ref()
-                        .map(|s| s.to_string()),
-                    routing_key: d.routing_key.to_string(),
-                });
+            while let Some(Ok(outcome)) = reader.next().await {
+                s.lock().expect("collector lock").push(outcome);
                 n.notify_waiters();
             }
         });

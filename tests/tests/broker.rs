@@ -6,7 +6,9 @@ use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::*;
+use ocr_tests::{
+    TestEnv, Truth, assert_schema, emulator_patch, emulator_stats, eventually, passport_png,
+};
 use serde_json::json;
 
 const BUCKET: &str = "passports";

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::*;
+use ocr_tests::{TestEnv, Truth, assert_schema, binary, emulator_stats, passport_png};
 use serde_json::Value;
 
 const SECRET: &str = "super-secret-value-123";
@@ -70,12 +70,9 @@ async fn process_prints_the_record_for_a_file_and_an_s3_object() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scan.jpg"); // the name lies; the bytes are a PNG
     std::fs::write(&file, &png).unwrap();
-    let base = env.worker_env(&[]);
     for target in [file.display().to_string(), "s3://scans/one.png".to_string()] {
-        let out = Command::new(binary("ocr-worker"))
-            .args(["process", &target])
-            .env_clear()
-            .envs(base.iter().cloned())
+        let out = env
+            .worker_command(&["process", &target], &[])
             .output()
             .unwrap();
         assert!(
@@ -92,21 +89,17 @@ async fn process_prints_the_record_for_a_file_and_an_s3_object() {
         assert!(!logs.contains(&truth.number) && !logs.contains(&truth.surname));
     }
     // A missing object: classified error as JSON, exit code 1.
-    let out = Command::new(binary("ocr-worker"))
-        .args(["process", "s3://scans/missing.png"])
-        .env_clear()
-        .envs(base.iter().cloned())
+    let out = env
+        .worker_command(&["process", "s3://scans/missing.png"], &[])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], Value::from("object_not_found"));
     // The image cap applies to files too, before anything is paid for.
-    let small_cap = env.worker_env(&[("OCR_MAX_IMAGE_BYTES", "100".to_string())]);
-    let out = Command::new(binary("ocr-worker"))
-        .args(["process", &file.display().to_string()])
-        .env_clear()
-        .envs(small_cap)
+    let small_cap = [("OCR_MAX_IMAGE_BYTES", "100".to_string())];
+    let out = env
+        .worker_command(&["process", &file.display().to_string()], &small_cap)
         .output()
         .unwrap();
     assert_eq!(

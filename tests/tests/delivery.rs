@@ -78,7 +78,7 @@ async fn a_returned_outcome_is_matched_to_its_own_publish() {
     })
     .await
     .unwrap();
-    publisher.close().await;
+    publisher.close(Duration::from_secs(1)).await;
     env.cleanup().await;
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::*;
+use ocr_tests::{TestEnv, Truth, emulator_stats, eventually, passport_png};
 
 mod alarm_support;
 use alarm_support::{MemoryAlarm, WAIT, admin_post, blocked_metric_becomes};
@@ -49,7 +49,7 @@ async fn a_resource_alarm_pauses_the_worker_without_losing_or_repeating_a_job() 
     })
     .await
     .unwrap();
-    let alarm = MemoryAlarm::raise().unwrap();
+    let alarm = MemoryAlarm::raise_in_effect().await.unwrap();
     admin_post(&env, "release").await;
 
     // The first outcome publish meets the alarm: the broker blocks the connection and says so.

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::*;
+use ocr_tests::{
+    Recognition, TestEnv, Truth, assert_schema, emulator_patch, emulator_stats, eventually,
+    passport_jpeg, passport_png, s3_notification,
+};
 use ocr_worker::config::RequestMode;
 use serde_json::{Value, json};
 
@@ -425,28 +428,6 @@ async fn job_is_redelivered_when_the_channel_dies_before_the_confirm() {
     assert_eq!(env.queue_len("jobs").await.unwrap(), 0);
     worker.stop().await.unwrap();
     env.cleanup().await;
-}
-
-/// A bucket notification as MinIO's AMQP target (or S3) sends it, for one created object.
-fn s3_notification(bucket: &str, encoded_key: &str, etag: &str, size: u64) -> Value {
-    json!({
-        "EventName": "s3:ObjectCreated:Put",
-        "Key": format!("{bucket}/{encoded_key}"),
-        "Records": [{
-            "eventVersion": "2.0",
-            "eventSource": "minio:s3",
-            "awsRegion": "",
-            "eventTime": "2026-11-26T01:02:03.456Z",
-            "eventName": "s3:ObjectCreated:Put",
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "Config",
-                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-                "object": {"key": encoded_key, "size": size, "eTag": etag,
-                           "contentType": "image/png", "sequencer": "17E1B1D0A8A5B1C2"}
-            }
-        }]
-    })
 }
 
 #[tokio::test]

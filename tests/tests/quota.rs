@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use ocr_infra::emulator::{EmulatorConfig, Latency};
-use ocr_tests::*;
+use ocr_tests::{
+    TestEnv, Truth, WorkerHandle, emulator_patch, emulator_stats, eventually, passport_png,
+};
 use serde_json::json;
 
 const BUCKET: &str = "passports";

@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::*;
+use ocr_tests::{
+    Received, TestEnv, Truth, by_message_id, close_worker_connections, emulator_patch,
+    emulator_stats, eventually, passport_png,
+};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 

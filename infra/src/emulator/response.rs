@@ -8,7 +8,6 @@
 //! per image (seeded by its digest); only `uid` and `timestamp` change between calls.
 
 use chrono::{Datelike, NaiveDate};
-use ocr_common::mrz::{Td3Fields, compose_td3};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::ser::SerializeMap;
@@ -59,27 +58,6 @@ pub(crate) fn render(truth: &Truth, digest: &[u8; 32], echo: Echo<'_>) -> (Outco
         }],
     };
     (outcome, serde_json::to_vec(&envelope).unwrap_or_default())
-}
-
-/// The two TD3 lines (with correct check digits) for a passport's truth.
-pub fn mrz_lines(truth: &Truth) -> (String, String) {
-    let yymmdd = |d: NaiveDate| d.format("%y%m%d").to_string();
-    compose_td3(&Td3Fields {
-        document_code: truth.document_code.clone(),
-        issuing_state: truth.issuing_country.clone(),
-        surname: truth.surname.clone(),
-        given_names: truth.given_names.clone(),
-        number: truth.number.clone(),
-        nationality: truth.nationality.clone(),
-        birth_yymmdd: yymmdd(truth.birth_date),
-        sex: match truth.sex.as_str() {
-            "M" => 'M',
-            "F" => 'F',
-            _ => '<',
-        },
-        expiry_yymmdd: yymmdd(truth.expiry_date),
-        personal_number: truth.personal_number.clone(),
-    })
 }
 
 /// The country name printed in a passport's visual zone for an ICAO code (the code itself
@@ -410,7 +388,7 @@ const MRZ2: Slot = Slot {
 fn passport(truth: &Truth, digest: &[u8; 32]) -> IdCard {
     let mut page = Page::new(digest, truth.low_confidence);
     let masked = truth.masked;
-    let (mrz1, mrz2) = mrz_lines(truth);
+    let (mrz1, mrz2) = truth.mrz_lines();
     let (mrz1, mrz2) = if masked {
         let mut personal = 28..42;
         if truth.personal_number.is_empty() {

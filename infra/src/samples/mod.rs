@@ -27,9 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry};
-pub use render::{
-    MAX_TARGET_BYTES, MIN_TARGET_BYTES, country_name, mrz_lines, render, visual_date,
-};
+pub use render::{MAX_TARGET_BYTES, MIN_TARGET_BYTES, country_name, render, visual_date};
 
 use crate::truth::{self, Noise, Recognition, Truth, TruthError};
 
@@ -226,7 +224,7 @@ pub fn apply_scenario(truth: &mut Truth, index: usize) {
 /// A typical OCR confusion (0/O, 1/I, 5/S, 8/B, 2/Z) on the first confusable character of MRZ
 /// line 2, or a `<` read as `K` at the end of line 1.
 fn mrz_confusion(truth: &Truth) -> Noise {
-    let (_, line2) = mrz_lines(truth);
+    let (_, line2) = truth.mrz_lines();
     let swap = |c: char| match c {
         '0' => Some('O'),
         'O' => Some('0'),

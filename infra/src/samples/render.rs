@@ -17,7 +17,6 @@ use chrono::{Datelike, NaiveDate};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder, RgbImage};
-use ocr_common::mrz::{Td3Fields, compose_td3};
 use sha2::{Digest, Sha256};
 
 use super::{SampleError, SampleFormat};
@@ -74,28 +73,6 @@ static FONTS: LazyLock<Result<Fonts, String>> = LazyLock::new(|| {
 
 fn fonts() -> Result<&'static Fonts, SampleError> {
     FONTS.as_ref().map_err(|e| SampleError::Font(e.clone()))
-}
-
-/// The two TD3 MRZ lines a page for `truth` shows (and that [`render`] draws).
-pub fn mrz_lines(truth: &Truth) -> (String, String) {
-    let yymmdd = |d: NaiveDate| d.format("%y%m%d").to_string();
-    let sex = match truth.sex.as_str() {
-        "M" => 'M',
-        "F" => 'F',
-        _ => '<',
-    };
-    compose_td3(&Td3Fields {
-        document_code: truth.document_code.clone(),
-        issuing_state: truth.issuing_country.clone(),
-        surname: truth.surname.clone(),
-        given_names: truth.given_names.clone(),
-        number: truth.number.clone(),
-        nationality: truth.nationality.clone(),
-        birth_yymmdd: yymmdd(truth.birth_date),
-        sex,
-        expiry_yymmdd: yymmdd(truth.expiry_date),
-        personal_number: truth.personal_number.clone(),
-    })
 }
 
 /// A visual-zone date as printed on the page, e.g. `15 AUG 1987`.
@@ -718,7 +695,7 @@ pub(crate) fn draw_page(truth: &Truth, px_per_mm: f32) -> Result<RgbImage, Sampl
         PAGE_HEIGHT_MM - 68.0,
         [246, 247, 243],
     );
-    let (l1, l2) = mrz_lines(truth);
+    let (l1, l2) = truth.mrz_lines();
     let pitch = 2.54;
     let em = mrz_em(mono, pitch);
     let x = (PAGE_WIDTH_MM - pitch * 44.0) / 2.0;
