@@ -164,7 +164,7 @@ pub enum JobError {
     #[error("object store configuration error: {0}")]
     StorageConfig(String),
     /// CLOVA answered with an error body (`code` as in the vendor table).
-    #[error("OCR provider error {http_status}/{code}: {message}")]
+    #[error("OCR provider error {http_status}/{code}: {}", vendor_text(.message))]
     Provider {
         /// HTTP status.
         http_status: u16,
@@ -239,6 +239,29 @@ pub enum JobError {
         /// The routing key no binding matched.
         routing_key: String,
     },
+}
+
+/// Longest stretch of a vendor's free text kept in an error message.
+const VENDOR_TEXT_CHARS: usize = 200;
+
+/// A vendor's free text as it may appear in a message, a stop reason or `/readyz`: control
+/// characters escaped (a `\n` cannot forge a log line) and cut to [`VENDOR_TEXT_CHARS`].
+fn vendor_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(VENDOR_TEXT_CHARS)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if text.chars().count() > VENDOR_TEXT_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 /// A CLOVA error code (the `code` of an error body), from the vendor's table. Codes outside
@@ -468,6 +491,26 @@ mod tests {
             message: String::new(),
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn a_vendor_message_cannot_forge_a_log_line() {
+        let e = JobError::Provider {
+            http_status: 401,
+            code: ProviderCode::SecretRejected,
+            message: "bad key\nlevel=INFO msg=\"all good\"\r".into(),
+            retry_after: None,
+        };
+        let text = e.to_string();
+        assert!(!text.contains('\n') && !text.contains('\r'), "{text}");
+        assert!(text.contains("bad key\\nlevel=INFO"), "{text}");
+        let long = JobError::Provider {
+            http_status: 500,
+            code: ProviderCode::ServiceError,
+            message: "x".repeat(10_000),
+            retry_after: None,
+        };
+        assert!(long.to_string().len() < 300);
     }
 
     #[test]

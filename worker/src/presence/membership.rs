@@ -117,6 +117,9 @@ pub struct Membership {
     settled: bool,
     stable_since: Instant,
     warned_domain: bool,
+    /// When this replica last heard its own heartbeat come back through the exchange (or
+    /// joined): a replica that does not hear itself cannot trust what it does not hear.
+    self_heard: Instant,
 }
 
 impl Membership {
@@ -134,12 +137,14 @@ impl Membership {
             settled: true,
             stable_since: now,
             warned_domain: false,
+            self_heard: now,
         }
     }
 
     /// Start a (new) session: listen for a discovery window before growing.
     pub fn join(&mut self, now: Instant) {
         self.joined_at = now;
+        self.self_heard = now;
     }
 
     /// The presence session is lost: hold nothing, forget everyone, and join again as new.
@@ -168,9 +173,14 @@ impl Membership {
         }
     }
 
-    /// Record a peer's heartbeat. Returns whether it is news (a new or departed peer).
+    /// Record a heartbeat: a peer's, or this replica's own come back through the exchange.
+    /// Returns whether it is news (a new or departed peer).
     pub fn receive(&mut self, beat: Beat, now: Instant) -> bool {
-        if beat.id == self.id || beat.v != 1 {
+        if beat.v != 1 {
+            return false;
+        }
+        if beat.id == self.id {
+            self.self_heard = now;
             return false;
         }
         if beat.leaving {
@@ -214,6 +224,7 @@ impl Membership {
     /// Recompute the view and the share at `now`, with `held` calls in flight; shrinks apply
     /// at once, growth only when safe. The caller applies [`Evaluation::share`].
     pub fn evaluate(&mut self, now: Instant, held: u32, timing: Timing) -> Evaluation {
+        let had_peers = !self.peers.is_empty();
         self.peers.retain(|id, p| {
             let alive = now.duration_since(p.last_seen) <= timing.expiry;
             if !alive {
@@ -221,6 +232,24 @@ impl Membership {
             }
             alive
         });
+        // Silence is evidence only while this replica hears itself. Not hearing its own beat,
+        // or every peer falling silent at once (a half-open connection, a partition, a freeze
+        // whose queued beats are not read yet), means it cannot tell who is there: it holds
+        // nothing and listens a discovery window again, instead of taking the whole domain
+        // while the others split it without it.
+        let deaf = now.duration_since(self.self_heard) > timing.expiry;
+        let lost_everyone = had_peers && self.peers.is_empty();
+        if deaf || lost_everyone {
+            if self.applied != Share::ZERO {
+                tracing::warn!(
+                    replica = %self.id,
+                    deaf,
+                    lost_everyone,
+                    "OCR quota: lost contact with the presence exchange; share 0 until it is heard again"
+                );
+            }
+            self.joined_at = now;
+        }
         let mut members: Vec<(u64, &str)> = self
             .peers
             .iter()
@@ -242,7 +271,9 @@ impl Membership {
         let mut next = self.applied.min(target);
         let view_changed = view != self.view;
         self.view = view;
-        if next != target && self.may_grow(now, timing.discovery) {
+        if deaf || lost_everyone {
+            next = Share::ZERO;
+        } else if next != target && self.may_grow(now, timing.discovery) {
             next = target;
         }
         let shrank = next.concurrency < self.applied.concurrency
@@ -330,6 +361,12 @@ mod tests {
         discovery: Duration::from_millis(750),
     };
 
+    /// This replica's own beat, come back through the exchange.
+    fn hear_self(s: &mut Membership, now: Instant) {
+        let b = s.beat(false, now);
+        s.receive(b, now);
+    }
+
     #[test]
     fn shrinks_at_once_and_grows_only_on_agreement() {
         let mut now = Instant::now();
@@ -361,13 +398,79 @@ mod tests {
         s.receive(beat("a", 50, &["a"]), now);
         s.evaluate(now, 0, TIMING);
         assert_eq!(s.applied.rate_per_sec, 20);
-        // It crashes: silent past the expiry. We grow only once it no longer counts.
+        // It crashes: silent past the expiry, while we keep hearing ourselves. It was our only
+        // peer, so losing it is losing every peer at once: we hold nothing, listen a
+        // discovery window, and only then take the whole domain.
         now += Duration::from_millis(1000);
+        hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
         assert_eq!(s.applied.rate_per_sec, 20);
         now += Duration::from_millis(600);
+        hear_self(&mut s, now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied, Share::ZERO, "every peer silent at once");
+        now += TIMING.discovery;
+        hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
         assert_eq!(s.applied, DOMAIN);
+    }
+
+    /// Issue 12, defect 2: a replica whose presence connection stops delivering (half-open
+    /// TCP, a partition, a freeze) sees its peers time out. Before, it then took the whole
+    /// domain while they split it without it.
+    #[test]
+    fn a_replica_that_hears_nobody_does_not_take_the_domain() {
+        let mut now = Instant::now();
+        let mut s = Membership::new("m".into(), 100, DOMAIN, Share::ZERO, now);
+        s.receive(beat("a", 50, &["a", "m", "z"]), now);
+        s.receive(beat("z", 200, &["a", "m", "z"]), now);
+        hear_self(&mut s, now);
+        now += TIMING.discovery + SETTLE;
+        s.receive(beat("a", 50, &["a", "m", "z"]), now);
+        s.receive(beat("z", 200, &["a", "m", "z"]), now);
+        hear_self(&mut s, now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied.concurrency, 3, "rank 1 of 3: 3 of 8 slots");
+        // Nothing arrives any more, not even our own beats.
+        for _ in 0..20 {
+            now += Duration::from_millis(250);
+            let e = s.evaluate(now, 0, TIMING);
+            assert!(
+                e.share.concurrency <= 3 && e.share.rate_per_sec <= 14,
+                "grew to {:?} while hearing nobody",
+                e.share
+            );
+        }
+        assert_eq!(s.applied, Share::ZERO);
+    }
+
+    #[test]
+    fn not_hearing_itself_means_a_zero_share() {
+        let mut now = Instant::now();
+        let mut s = Membership::new("m".into(), 100, DOMAIN, DOMAIN, now);
+        s.receive(beat("z", 200, &["m", "z"]), now);
+        hear_self(&mut s, now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied.concurrency, 4);
+        // The peer's beats still arrive, ours do not come back: something is wrong with
+        // our side of the exchange.
+        for _ in 0..8 {
+            now += Duration::from_millis(250);
+            s.receive(beat("z", 200, &["m", "z"]), now);
+            s.evaluate(now, 0, TIMING);
+        }
+        assert_eq!(s.applied, Share::ZERO);
+        // Heard again: back after a discovery window.
+        hear_self(&mut s, now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied, Share::ZERO);
+        for _ in 0..4 {
+            now += Duration::from_millis(250);
+            hear_self(&mut s, now);
+            s.receive(beat("z", 200, &["m", "z"]), now);
+            s.evaluate(now, 0, TIMING);
+        }
+        assert_eq!(s.applied.concurrency, 4);
     }
 
     #[test]
@@ -376,6 +479,7 @@ mod tests {
         let mut s = Membership::new("n".into(), 300, DOMAIN, Share::ZERO, now);
         s.receive(beat("a", 100, &["a"]), now);
         now += TIMING.discovery;
+        hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
         assert_eq!(s.applied.concurrency, 0, "peer does not count us yet");
         let mut b = beat("a", 100, &["a", "n"]);
@@ -387,6 +491,7 @@ mod tests {
             "peer has not been stable for a rate window"
         );
         now += SETTLE;
+        hear_self(&mut s, now);
         s.receive(
             Beat {
                 stable_ms: SETTLE.as_millis() as u64,
