@@ -146,3 +146,135 @@ async fn a_poison_message_after_a_delay_stage_names_the_delivery_limit() {
     w.stop().await.unwrap();
     env.cleanup().await;
 }
+
+/// The broker's own view of the queues whose names start with `prefix`: name → (type,
+/// arguments), from `rabbitmqctl list_queues --formatter json`.
+fn broker_queues(prefix: &str) -> std::collections::HashMap<String, (String, serde_json::Value)> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "list_queues",
+            "name",
+            "type",
+            "arguments",
+            "--formatter",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    all.into_iter()
+        .filter_map(|q| {
+            let name = q["name"].as_str()?.to_string();
+            // `arguments` is a list of `[name, type, value]`.
+            let arguments: serde_json::Map<String, serde_json::Value> = q["arguments"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| Some((a[0].as_str()?.to_string(), a[2].clone())))
+                .collect();
+            name.starts_with(prefix).then(|| {
+                (
+                    name,
+                    (
+                        q["type"].as_str().unwrap_or("").to_string(),
+                        serde_json::Value::Object(arguments),
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Delay stages hold retries in flight: by default they are quorum queues (replicated) whose
+/// expiry dead-letters back at least once, and the broker runs that strategy (it falls back to
+/// at-most-once without `reject-publish` overflow or the `stream_queue` feature flag).
+#[tokio::test]
+async fn delay_stages_are_quorum_queues_that_dead_letter_at_least_once() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    let mut args = env.settings_args();
+    args.retry_delays = Some("1s,5s".into());
+    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    w.stop().await.unwrap();
+    let queues = broker_queues(&env.prefix);
+    for stage in ["1s", "5s"] {
+        let name = format!("{}.jobs.delay.{stage}", env.prefix);
+        let (kind, arguments) = queues
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} declared"));
+        assert_eq!(kind, "quorum", "{name}");
+        assert_eq!(
+            arguments["x-dead-letter-strategy"],
+            json!("at-least-once"),
+            "{name}"
+        );
+        assert_eq!(arguments["x-overflow"], json!("reject-publish"), "{name}");
+        assert_eq!(
+            arguments["x-dead-letter-routing-key"],
+            json!(format!("{}.jobs", env.prefix))
+        );
+    }
+    let flags = std::process::Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "list_feature_flags",
+            "name",
+            "state",
+            "--formatter",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let flags: Vec<serde_json::Value> = serde_json::from_slice(&flags.stdout).unwrap();
+    assert!(
+        flags
+            .iter()
+            .any(|f| f["name"] == json!("stream_queue") && f["state"] == json!("enabled")),
+        "at-least-once dead-lettering needs the stream_queue feature flag: {flags:?}"
+    );
+    env.cleanup().await;
+}
+
+/// A classic delay queue made by an earlier version is refused by name, with the fix.
+#[tokio::test]
+async fn an_existing_classic_delay_queue_is_refused_with_the_fix() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    let mut args = env.settings_args();
+    args.retry_delays = Some("1s".into());
+    let settings = args.load().unwrap();
+    let name = format!("{}.jobs.delay.1s", env.prefix);
+    let mut classic = FieldTable::default();
+    classic.insert("x-expires".into(), AMQPValue::LongLongInt(600_000));
+    classic.insert("x-message-ttl".into(), AMQPValue::LongLongInt(1000));
+    env.channel
+        .queue_declare(
+            name.as_str().into(),
+            QueueDeclareOptions::durable(),
+            classic,
+        )
+        .await
+        .unwrap();
+    let app = ocr_worker::app::Application::build_with(settings, env.store())
+        .await
+        .unwrap();
+    let health = app.health();
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    let task = tokio::spawn(async move { app.run_until(t).await });
+    eventually(WAIT, || {
+        let h = health.clone();
+        async move { h.stopped().is_some() }
+    })
+    .await
+    .unwrap();
+    let reason = health.stopped().unwrap();
+    assert!(reason.contains(&name), "{reason}");
+    assert!(reason.contains("OCR_DELAY_QUEUE_TYPE"), "{reason}");
+    token.cancel();
+    assert!(task.await.unwrap().is_err());
+    env.cleanup().await;
+}

@@ -41,8 +41,9 @@ pub enum AmqpError {
     ChannelLost,
     /// A queue already exists with other arguments.
     #[error(
-        "queue `{queue}` already exists with different arguments ({detail}); delete it, or \
-         configure the worker to match it (e.g. OCR_QUEUE_TYPE)"
+        "queue `{queue}` already exists with different arguments ({detail}); delete it (drain \
+         it first), or configure the worker to match it (OCR_QUEUE_TYPE for the work queue, \
+         OCR_DELAY_QUEUE_TYPE for its `.delay.*` stages)"
     )]
     QueueMismatch {
         /// Queue name.
@@ -133,6 +134,34 @@ pub fn jobs_queue_args(settings: &BrokerSettings) -> FieldTable {
     }
 }
 
+/// Arguments of the delay stage of length `delay`: its copies expire back into the work
+/// queue. With `delay_queue_type = quorum` (the default follows `queue_type`) the stage is a replicated quorum queue whose expiry
+/// dead-letters at least once (the broker keeps a copy until the work queue has it; this needs
+/// `reject-publish` overflow and the `stream_queue` feature flag on 3.10, or it silently falls
+/// back to at-most-once). With `classic` it is a classic queue (at-most-once: a node crash
+/// between expiry and the work queue's confirm loses the copy).
+pub fn delay_queue_args(settings: &BrokerSettings, delay: std::time::Duration) -> FieldTable {
+    let ttl = (
+        "x-message-ttl",
+        AMQPValue::LongLongInt(delay.as_millis().try_into().unwrap_or(i64::MAX)),
+    );
+    let back = [
+        ("x-dead-letter-exchange", s("")),
+        ("x-dead-letter-routing-key", s(&settings.jobs_queue)),
+    ];
+    match settings.delay_queue_type {
+        QueueType::Quorum => table(&[
+            ("x-queue-type", s("quorum")),
+            ttl,
+            back[0].clone(),
+            back[1].clone(),
+            ("x-dead-letter-strategy", s("at-least-once")),
+            ("x-overflow", s("reject-publish")),
+        ]),
+        QueueType::Classic => table(&[ttl, back[0].clone(), back[1].clone()]),
+    }
+}
+
 async fn declare_queue(
     conn: &Connection,
     settings: &BrokerSettings,
@@ -193,15 +222,7 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
     .await?;
     for &d in &all.retry.policy.delays {
         let name = delay_queue_name(&settings.jobs_queue, d);
-        let args = table(&[
-            (
-                "x-message-ttl",
-                AMQPValue::LongLongInt(d.as_millis().try_into().unwrap_or(i64::MAX)),
-            ),
-            ("x-dead-letter-exchange", s("")),
-            ("x-dead-letter-routing-key", s(&settings.jobs_queue)),
-        ]);
-        declare_queue(conn, settings, &name, args).await?;
+        declare_queue(conn, settings, &name, delay_queue_args(settings, d)).await?;
     }
     let ch = conn.create_channel().await?;
     for ex in [&settings.results_exchange, &settings.dead_exchange] {

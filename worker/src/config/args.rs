@@ -56,6 +56,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "OCR_QUEUE_TYPE", value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_type: Option<QueueType>,
+    /// Delay stage queue type: quorum (replicated, at-least-once dead-lettering) or classic
+    #[arg(long, env = "OCR_DELAY_QUEUE_TYPE", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_queue_type: Option<QueueType>,
     /// Quorum queue delivery limit
     #[arg(long, env = "OCR_DELIVERY_LIMIT")]
     #[serde(skip_serializing_if = "Option::is_none")]

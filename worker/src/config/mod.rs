@@ -84,6 +84,8 @@ pub struct RawSettings {
     pub jobs_queue: String,
     /// Work queue type.
     pub queue_type: QueueType,
+    /// Delay stage queue type (empty: the work queue's type).
+    pub delay_queue_type: Option<QueueType>,
     /// Quorum delivery limit (broker-side poison-message safety net).
     pub delivery_limit: u32,
     /// Queue receiving the work queue's broker dead letters, relayed to the dead-letter exchange.
@@ -155,6 +157,7 @@ impl Default for RawSettings {
             presence_heartbeat_ms: 500,
             jobs_queue: "ocr.jobs".into(),
             queue_type: QueueType::Quorum,
+            delay_queue_type: None,
             delivery_limit: 50,
             poison_queue: "ocr.jobs.poison".into(),
             retry_delays: "5s,30s,5m".into(),
@@ -395,6 +398,8 @@ pub struct BrokerSettings {
     pub jobs_queue: String,
     /// The work queue's type.
     pub queue_type: QueueType,
+    /// The delay stages' type (quorum: replicated, at-least-once dead-lettering).
+    pub delay_queue_type: QueueType,
     /// Quorum delivery limit: the broker-side poison-message safety net.
     pub delivery_limit: u32,
     /// Receives the work queue's broker dead letters, relayed as `poison_message`.
@@ -498,6 +503,7 @@ impl TryFrom<RawSettings> for Settings {
                 amqp_url: raw.amqp_url,
                 jobs_queue: raw.jobs_queue,
                 queue_type: raw.queue_type,
+                delay_queue_type: raw.delay_queue_type.unwrap_or(raw.queue_type),
                 delivery_limit: raw.delivery_limit,
                 poison_queue: raw.poison_queue,
                 results_exchange: raw.results_exchange,
@@ -593,6 +599,7 @@ pub fn default_display() -> Vec<(&'static str, String)> {
         ("clova_ocr_secret", "required"),
         ("presence_exchange", "<jobs_queue>.presence"),
         ("queue_expires_secs", "none"),
+        ("delay_queue_type", "the work queue's type"),
         ("allowed_buckets", "any"),
         ("s3_force_path_style", "true when an endpoint URL is set"),
     ];
@@ -629,6 +636,7 @@ pub const KEYS: &[&str] = &[
     "presence_heartbeat_ms",
     "jobs_queue",
     "queue_type",
+    "delay_queue_type",
     "delivery_limit",
     "poison_queue",
     "retry_delays",
