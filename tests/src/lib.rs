@@ -232,6 +232,28 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Start a worker that is expected to stop consuming on a configuration error, and wait
+    /// until it has; [`ConfigStopped::finish`] then ends it and returns what `run_until` gave.
+    pub async fn run_until_config_stop(&self, settings: Settings) -> anyhow::Result<ConfigStopped> {
+        let app = Application::build_with(settings, self.store()).await?;
+        let health = app.health();
+        let http_addr = app.http_addr();
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let task = tokio::spawn(async move { app.run_until(t).await });
+        eventually(Duration::from_secs(30), || {
+            let h = health.clone();
+            async move { h.stopped().is_some() }
+        })
+        .await?;
+        Ok(ConfigStopped {
+            reason: health.stopped().unwrap_or_default(),
+            http_addr,
+            token,
+            task,
+        })
+    }
+
     /// Build and start a worker with `settings`; it runs until the handle stops it.
     pub async fn spawn_worker(&self, settings: Settings) -> anyhow::Result<WorkerHandle> {
         let app = Application::build_with(settings, self.store()).await?;
@@ -415,6 +437,24 @@ impl WorkerHandle {
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// A worker stopped on a configuration error (see [`TestEnv::run_until_config_stop`]).
+pub struct ConfigStopped {
+    /// The stop reason, as `/readyz` reports it.
+    pub reason: String,
+    /// Health server address.
+    pub http_addr: SocketAddr,
+    token: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl ConfigStopped {
+    /// End the worker; returns `run_until`'s result.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        self.token.cancel();
+        self.task.await?
     }
 }
 

@@ -31,27 +31,14 @@ async fn existing_queue_with_other_arguments_gets_a_clear_error() {
         )
         .await
         .unwrap();
-    let app = ocr_worker::app::Application::build_with(env.settings(), env.store())
-        .await
-        .unwrap();
-    let health = app.health();
-    let addr = app.http_addr();
-    let token = tokio_util::sync::CancellationToken::new();
-    let t = token.clone();
-    let task = tokio::spawn(async move { app.run_until(t).await });
-    eventually(WAIT, || {
-        let h = health.clone();
-        async move { h.stopped().is_some() }
-    })
-    .await
-    .unwrap();
-    let reason = health.stopped().unwrap();
+    let stopped = env.run_until_config_stop(env.settings()).await.unwrap();
+    let reason = &stopped.reason;
     assert!(reason.contains(&format!("{}.jobs", env.prefix)), "{reason}");
     assert!(reason.contains("inequivalent arg"), "{reason}");
+    let addr = stopped.http_addr;
     let body = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(body.status().as_u16(), 503);
-    token.cancel();
-    let res = task.await.unwrap();
+    let res = stopped.finish().await;
     assert!(res.is_err(), "run_until reports the mismatch");
     env.cleanup().await;
 }

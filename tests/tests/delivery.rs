@@ -258,23 +258,10 @@ async fn an_existing_classic_delay_queue_is_refused_with_the_fix() {
         )
         .await
         .unwrap();
-    let app = ocr_worker::app::Application::build_with(settings, env.store())
-        .await
-        .unwrap();
-    let health = app.health();
-    let token = tokio_util::sync::CancellationToken::new();
-    let t = token.clone();
-    let task = tokio::spawn(async move { app.run_until(t).await });
-    eventually(WAIT, || {
-        let h = health.clone();
-        async move { h.stopped().is_some() }
-    })
-    .await
-    .unwrap();
-    let reason = health.stopped().unwrap();
+    let stopped = env.run_until_config_stop(settings).await.unwrap();
+    let reason = &stopped.reason;
     assert!(reason.contains(&name), "{reason}");
     assert!(reason.contains("OCR_DELAY_QUEUE_TYPE"), "{reason}");
-    token.cancel();
-    assert!(task.await.unwrap().is_err());
+    assert!(stopped.finish().await.is_err());
     env.cleanup().await;
 }

@@ -30,8 +30,9 @@ impl MemoryAlarm {
         let mut events = Box::pin(probe.events_listener());
         let alarm = MemoryAlarm::raise()?;
         let ch = probe.create_channel().await?;
-        // Unroutable and not mandatory: the broker drops it; only the block matters.
-        let _ = ch
+        // Unroutable and not mandatory: the broker drops it; only the block matters. (No
+        // confirms on this channel: the returned confirm future is dropped unawaited.)
+        let confirm = ch
             .basic_publish(
                 "".into(),
                 "alarm-probe-nowhere".into(),
@@ -40,6 +41,7 @@ impl MemoryAlarm {
                 Default::default(),
             )
             .await?;
+        drop(confirm);
         tokio::time::timeout(WAIT, async {
             while let Some(ev) = events.next().await {
                 if matches!(ev, lapin::Event::ConnectionBlocked(_)) {
