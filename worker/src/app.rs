@@ -121,7 +121,16 @@ impl Application {
             ctx.pipeline.limiter.clone(),
             ctx.metrics.clone(),
         );
+        // Queue depths and consumers from the broker, on a timer (ops: worker/src/status.rs).
+        let stats_stop = CancellationToken::new();
+        let stats = crate::status::spawn_queue_poller(
+            &ctx.settings,
+            ctx.metrics.clone(),
+            stats_stop.clone(),
+        );
         let res = consumer::run(ctx, shutdown).await;
+        stats_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stats).await;
         // Our OCR calls are over: let the others take our share.
         // Both are bounded: nothing after the last ack may keep the process from exiting.
         if let Some(p) = presence
