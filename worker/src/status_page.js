@@ -1,7 +1,9 @@
 // The status page: polls /status.json every second and writes text only (no HTML from data).
 "use strict";
 (function () {
-  let previous = null;
+  // Finished counts of the last polls (for a throughput over up to 10 s) and the first one.
+  const history = [];
+  let first = null;
 
   function text(id, value) {
     document.getElementById(id).textContent = String(value);
@@ -43,11 +45,12 @@
     stopped.textContent = s.stopped_reason ? "stopped: " + s.stopped_reason : "";
     const done = finished(s);
     text("finished", done);
-    if (previous) {
-      const dt = (now - previous.at) / 1000;
-      if (dt > 0) text("throughput", ((done - previous.done) / dt).toFixed(2));
-    }
-    previous = { at: now, done: done };
+    if (first === null) first = done;
+    text("since-open", done - first);
+    history.push({ at: now, done: done });
+    while (history.length > 1 && now - history[0].at > 10000) history.shift();
+    const dt = (now - history[0].at) / 1000;
+    if (dt > 0) text("throughput", ((done - history[0].done) / dt).toFixed(2));
     rows("outcomes", Object.entries(s.jobs));
     text("jobs-in-flight", s.jobs_in_flight);
     text("ocr-in-flight", s.ocr_in_flight);
@@ -57,7 +60,7 @@
     text("replicas", s.replicas);
     rows("throttled", Object.entries(s.ocr_throttled));
     rows("queues", Object.entries(s.queues).map(function (e) {
-      return [e[0], e[1].messages_ready, e[1].consumers];
+      return [e[0], e[1].role, e[1].messages_ready, e[1].consumers];
     }));
     rows("dead-letters", Object.entries(s.dead_letters));
     rows("errors", s.recent_errors.slice().reverse().map(function (e) {
