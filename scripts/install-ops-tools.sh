@@ -23,6 +23,7 @@ fi
 # The Debian package starts a Prometheus service on :9090 when it can; the tests start their
 # own on a free port and do not need it.
 
-if ! python3 -m pip show kubernetes-validate 2>/dev/null | grep -q "^Version: ${KUBERNETES_VALIDATE_VERSION}$"; then
+installed=$(python3 -m pip show kubernetes-validate 2>/dev/null | sed -n 's/^Version: //p' || true)
+if [ "$installed" != "$KUBERNETES_VALIDATE_VERSION" ]; then
   python3 -m pip install -q --disable-pip-version-check "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
 fi
