@@ -331,3 +331,27 @@ async fn live_prometheus_runs_every_dashboard_query_and_alert_expression() {
     worker.stop().await.unwrap();
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_subcommand_exits_by_the_workers_answer() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    let worker = env.spawn_worker(env.settings()).await.unwrap();
+    let run = |listen: String, ready: bool| {
+        let mut cmd = tokio::process::Command::new(binary("ocr-worker"));
+        cmd.arg("health");
+        if ready {
+            cmd.arg("--ready");
+        }
+        cmd.env_clear().env("OCR_HTTP_LISTEN", listen).output()
+    };
+    let up = worker.http_addr.to_string();
+    assert_eq!(run(up.clone(), false).await.unwrap().status.code(), Some(0));
+    assert_eq!(run(up.clone(), true).await.unwrap().status.code(), Some(0));
+    // An unspecified address is probed on loopback (the image listens on 0.0.0.0).
+    let any = format!("0.0.0.0:{}", worker.http_addr.port());
+    assert_eq!(run(any, false).await.unwrap().status.code(), Some(0));
+    worker.stop().await.unwrap();
+    // Nothing listening: unhealthy.
+    assert_eq!(run(up, false).await.unwrap().status.code(), Some(1));
+    env.cleanup().await;
+}

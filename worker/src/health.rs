@@ -204,6 +204,41 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> impl Int
     }
 }
 
+/// GET `path` on the worker listening on `listen` (an unspecified address such as `0.0.0.0`
+/// is probed on loopback) with plain HTTP/1.0; the status code, or `None` on any failure.
+pub async fn probe(
+    listen: std::net::SocketAddr,
+    path: &str,
+    timeout: std::time::Duration,
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut head = [0u8; 64];
+        let mut n = 0;
+        while n < 12 {
+            let r = s.read(&mut head[n..]).await.ok()?;
+            if r == 0 {
+                break;
+            }
+            n += r;
+        }
+        let line = std::str::from_utf8(&head[..n]).ok()?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(timeout, exchange).await.ok().flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,39 +277,4 @@ mod tests {
             "text only: no HTML injection"
         );
     }
-}
-
-/// GET `path` on the worker listening on `listen` (an unspecified address such as `0.0.0.0`
-/// is probed on loopback) with plain HTTP/1.0; the status code, or `None` on any failure.
-pub async fn probe(
-    listen: std::net::SocketAddr,
-    path: &str,
-    timeout: std::time::Duration,
-) -> Option<u16> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut addr = listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-            .await
-            .ok()?;
-        let mut head = [0u8; 64];
-        let mut n = 0;
-        while n < 12 {
-            let r = s.read(&mut head[n..]).await.ok()?;
-            if r == 0 {
-                break;
-            }
-            n += r;
-        }
-        let line = std::str::from_utf8(&head[..n]).ok()?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
-    tokio::time::timeout(timeout, exchange).await.ok().flatten()
 }
