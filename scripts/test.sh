@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-rabbitmq.sh
+# promtool/prometheus, chromium, docker-compose, node/npm, kubernetes-validate (idempotent).
+scripts/install-ops-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Alert rules, manifests, KEDA objects, compose file, each in its own tool.
+scripts/validate-deploy.sh
 # The resilience tests start the real binaries; build them first.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -124,10 +124,18 @@ impl Application {
             ctx.pipeline.limiter.clone(),
             ctx.metrics.clone(),
         );
+        // Queue depths and consumers from the broker, on a timer (ops: worker/src/status.rs).
+        let stats_stop = CancellationToken::new();
+        let stats = crate::status::spawn_queue_poller(
+            &ctx.settings,
+            ctx.metrics.clone(),
+            stats_stop.clone(),
+        );
         let res = consumer::run(ctx, shutdown).await;
-        // Our OCR calls are over: let the others take our share, and stop serving health.
-        // Both at once, both bounded: nothing after the last ack may keep the process from
-        // exiting (during a resource alarm the leave beat is never written).
+        // Our OCR calls are over: let the others take our share, stop the queue poller and stop
+        // serving health. All at once, all bounded: nothing after the last ack may keep the
+        // process from exiting (during a resource alarm the leave beat is never written).
+        stats_stop.cancel();
         http_stop.cancel();
         let leave = async {
             if let Some(p) = presence
@@ -136,7 +144,11 @@ impl Application {
                 tracing::warn!("OCR quota: leaving the presence exchange timed out");
             }
         };
-        let _ = tokio::join!(leave, tokio::time::timeout(LEAVE_WAIT, http));
+        let _ = tokio::join!(
+            leave,
+            tokio::time::timeout(LEAVE_WAIT, http),
+            tokio::time::timeout(LEAVE_WAIT, stats)
+        );
         res.map_err(Into::into)
     }
 }

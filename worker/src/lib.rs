@@ -9,7 +9,8 @@
 //! - [`storage`]: the S3 edge ([`storage::ObjectStore`]).
 //! - [`ocr`]: the CLOVA edge ([`ocr::OcrApi`]).
 //! - [`limiter`]: calls-per-second and simultaneous-call limits, adaptive on 0025.
-//! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`, the status page `/`.
+//! - [`status`]: queue figures from the broker, the status document, `ocr-worker status`.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`enqueue`]: backfill: list an S3 prefix and publish one job per object.
 //! - [`summary`]: read outcomes back and count them (demo, smoke tests).
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod ocr;
 pub mod pipeline;
 pub mod presence;
+pub mod status;
 pub mod storage;
 pub mod summary;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use ocr_worker::app::{self, Application};
 use ocr_worker::config::{Settings, SettingsArgs, with_defaults_in_help};
 use ocr_worker::metrics::Metrics;
 use ocr_worker::storage::{LocalFiles, S3Store};
-use ocr_worker::{enqueue, summary, telemetry};
+use ocr_worker::{enqueue, health, status, summary, telemetry};
 use tokio_util::sync::CancellationToken;
 
 /// The job id `process` runs its one image under.
@@ -55,6 +55,27 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Probe this worker's `/healthz` (or `/readyz` with --ready) on OCR_HTTP_LISTEN; exit 0
+    /// when it answers 200. For a container HEALTHCHECK (the runtime image has no curl).
+    Health {
+        /// Check readiness (`/readyz`) instead of liveness.
+        #[arg(long)]
+        ready: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Print queue depths and consumers read from the broker and, with --endpoint, each
+    /// replica's status (throughput, outcomes, quota, dead letters, recent errors).
+    Status {
+        /// A replica's HTTP base URL, e.g. http://10.0.0.5:8467 (repeatable).
+        #[arg(long = "endpoint")]
+        endpoints: Vec<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Take outcomes off the results and dead-letter queues until N arrived; print counts.
     Summary {
         /// Outcomes to wait for.
@@ -80,7 +101,9 @@ async fn main() -> anyhow::Result<()> {
     let (Command::Run { settings }
     | Command::Process { settings, .. }
     | Command::Enqueue { settings, .. }
-    | Command::Summary { settings, .. }) = &cli.command;
+    | Command::Summary { settings, .. }
+    | Command::Health { settings, .. }
+    | Command::Status { settings, .. }) = &cli.command;
     let settings: Settings = match settings.load() {
         Ok(s) => s,
         Err(e) => {
@@ -94,8 +117,29 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("ocr-worker: {e}");
         std::process::exit(2);
     }
+    if let Command::Health {
+        ready,
+        timeout_secs,
+        ..
+    } = cli.command
+    {
+        // No telemetry: the exit status is the answer.
+        let path = if ready { "/readyz" } else { "/healthz" };
+        let code = health::probe(
+            settings.http.listen,
+            path,
+            std::time::Duration::from_secs(timeout_secs),
+        )
+        .await;
+        std::process::exit(if code == Some(200) { 0 } else { 1 });
+    }
     telemetry::init(settings.log_format);
     match cli.command {
+        Command::Health { .. } => unreachable!("handled above"),
+        Command::Status { endpoints, .. } => {
+            print!("{}", status::report(&settings, &endpoints).await?);
+            Ok(())
+        }
         Command::Run { .. } => {
             let app = Application::build(settings).await?;
             tracing::info!(http = %app.http_addr(), "health and metrics server listening");

@@ -1,13 +1,25 @@
-//! Prometheus metrics (bounded labels only: outcome, kind, code — never job ids or keys).
+//! Prometheus metrics. Bounded labels only: every label value comes from a fixed set written
+//! here (outcomes, error kinds, the vendor's code table plus `other`, result classes, the
+//! configured queue names), and each is initialised to 0 at start-up so every panel and alert
+//! finds its series. Never a job id, key, or raw vendor string.
+//!
+//! Served in two formats: OpenMetrics 1.0 by default, and the classic Prometheus text format
+//! 0.0.4 when the scraper's `Accept` asks for `text/plain` (promtool 2.42 lints only that one).
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
+use ocr_common::failure::{Disposition, ErrorKind, JobError, ProviderCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use serde::Serialize;
 
 /// Label with one `kind` value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -19,15 +31,180 @@ pub struct KindLabel {
 /// Label with one `outcome` value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    /// `succeeded`, `dead_lettered`, `retried`, `requeued`.
+    /// `succeeded`, `dead_lettered`, `retried`, `requeued`, `abandoned`.
     pub outcome: String,
 }
 
 /// Label with one `result` value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// `ok`, or the error kind / provider code.
+    /// `ok`, or the error kind / provider code (see [`ocr_result_label`]).
     pub result: String,
+}
+
+/// Label with one `route` value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// `result`, `dead_letter`, `delay`.
+    pub route: String,
+}
+
+/// Labels of a queue figure: the configured queue name and its role.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    /// The queue's name.
+    pub queue: String,
+    /// `jobs`, `priority`, `delay`, `poison`, `dead`, `results`.
+    pub role: String,
+}
+
+/// The labels of `ocr_worker_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate version.
+    pub version: String,
+    /// The source revision baked in at build time (`OCR_BUILD_REVISION`), or `unknown`.
+    pub revision: String,
+}
+
+/// Every job outcome label value.
+pub const OUTCOMES: [&str; 5] = [
+    "succeeded",
+    "dead_lettered",
+    "retried",
+    "requeued",
+    "abandoned",
+];
+
+/// Every error kind (held exhaustive by a test's `match`).
+pub const KINDS: [ErrorKind; 17] = [
+    ErrorKind::InvalidJob,
+    ErrorKind::BucketNotAllowed,
+    ErrorKind::ObjectNotFound,
+    ErrorKind::AccessDenied,
+    ErrorKind::ImageTooLarge,
+    ErrorKind::UnsupportedFormat,
+    ErrorKind::CorruptImage,
+    ErrorKind::OcrRejected,
+    ErrorKind::OcrUnrecognized,
+    ErrorKind::WrongDocumentType,
+    ErrorKind::OcrBadResponse,
+    ErrorKind::RetriesExhausted,
+    ErrorKind::PoisonMessage,
+    ErrorKind::Configuration,
+    ErrorKind::Transient,
+    ErrorKind::RateLimited,
+    ErrorKind::QuotaExhausted,
+];
+
+/// Kinds that are never dead-lettered (listed for metrics and logs only).
+const NOT_DEAD_LETTERED: [ErrorKind; 4] = [
+    ErrorKind::Configuration,
+    ErrorKind::Transient,
+    ErrorKind::RateLimited,
+    ErrorKind::QuotaExhausted,
+];
+
+/// The result classes of an OCR call, by what the worker does next.
+pub const OCR_RESULT_CLASSES: [&str; 6] = [
+    "ok",
+    "rate_limited",
+    "quota_paused",
+    "transient",
+    "rejected",
+    "configuration",
+];
+
+/// The label value `other` for a provider code outside the vendor's table.
+pub const OTHER: &str = "other";
+
+/// Publish routes.
+pub const ROUTES: [&str; 3] = ["result", "dead_letter", "delay"];
+
+/// How many recent errors the status page keeps.
+pub const RECENT_ERRORS: usize = 20;
+
+/// The `ocr_calls_total{result}` value for a failed call: the provider code from the known
+/// table (or `other`), else the error kind. Never the vendor's raw text.
+pub fn ocr_result_label(err: &JobError) -> &'static str {
+    match err.provider_code().map(ProviderCode::parse) {
+        Some(ProviderCode::InvalidUrl) => "0001",
+        Some(ProviderCode::SecretRejected) => "0002",
+        Some(ProviderCode::InvalidRequestBody) => "0011",
+        Some(ProviderCode::UnsupportedProtocol) => "0021",
+        Some(ProviderCode::InvalidDomain) => "0022",
+        Some(ProviderCode::PeriodQuota) => "0023",
+        Some(ProviderCode::RateLimit) => "0025",
+        Some(ProviderCode::UnknownServiceError) => "0500",
+        Some(ProviderCode::ServiceError) => "0501",
+        Some(ProviderCode::DeploymentNotFound) => "1021",
+        Some(ProviderCode::Other(_)) => OTHER,
+        None => err.kind().as_str(),
+    }
+}
+
+/// The result class of an OCR call that failed with `err` (one of [`OCR_RESULT_CLASSES`]).
+pub fn ocr_result_class(err: &JobError) -> &'static str {
+    match err.disposition() {
+        Disposition::RateLimited { .. } => "rate_limited",
+        Disposition::PauseQuota => "quota_paused",
+        Disposition::Retry { .. } => "transient",
+        Disposition::DeadLetter(_) => "rejected",
+        Disposition::Stop => "configuration",
+    }
+}
+
+/// Seconds a job waited in the broker: from the AMQP `timestamp` property (whole seconds since
+/// the epoch) when set, else from the S3 event's `eventTime`; `None` when neither is known.
+/// Clock skew never yields a negative figure.
+pub fn queued_seconds(
+    amqp_timestamp: Option<u64>,
+    event_time: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<f64> {
+    let enqueued_ms = match (amqp_timestamp, event_time) {
+        (Some(ts), _) if ts > 0 => i64::try_from(ts).ok()?.checked_mul(1000)?,
+        (_, Some(t)) => t.timestamp_millis(),
+        _ => return None,
+    };
+    let waited = now.timestamp_millis().saturating_sub(enqueued_ms);
+    Some((waited.max(0) as f64) / 1000.0)
+}
+
+/// One recent error for the status page: when, the job id, the kind. Nothing else.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RecentError {
+    /// Unix time, seconds.
+    pub at: i64,
+    /// The job id (control characters removed, at most 128 characters).
+    pub job_id: String,
+    /// The error kind.
+    pub kind: String,
+}
+
+/// A histogram constructor with fixed buckets (so families can be built and pre-filled).
+#[derive(Clone)]
+pub struct Buckets(fn() -> Histogram);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        (self.0)()
+    }
+}
+
+fn seconds_buckets() -> Histogram {
+    // 1 ms … ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn ocr_buckets() -> Histogram {
+    // 10 ms … ~82 s.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+fn queued_buckets() -> Histogram {
+    // 0.5 s … ~2.3 h (the AMQP timestamp has 1-second resolution).
+    Histogram::new(exponential_buckets(0.5, 2.0, 15))
 }
 
 /// Every metric the worker exports.
@@ -37,14 +214,22 @@ pub struct Metrics {
     pub jobs: Family<OutcomeLabel, Counter>,
     /// Dead letters published, by kind.
     pub dead_letters: Family<KindLabel, Counter>,
-    /// OCR calls, by result.
+    /// OCR calls, by result (`ok`, known provider code, `other`, or error kind).
     pub ocr_calls: Family<ResultLabel, Counter>,
-    /// OCR rejections for quota (`0025`, `0023`, `429`).
+    /// OCR rejections for quota (`0025`, `0023`, `rate_limited` for gateway 429).
     pub ocr_throttled: Family<ResultLabel, Counter>,
-    /// OCR call latency, seconds.
-    pub ocr_duration: Histogram,
+    /// OCR call latency by result class, seconds, every outcome.
+    pub ocr_duration: Family<ResultLabel, Histogram, Buckets>,
     /// Time waiting for the limiter, seconds.
     pub limiter_wait: Histogram,
+    /// S3 GET latency by result (`ok`, `error`), seconds, every attempt.
+    pub s3_fetch_duration: Family<ResultLabel, Histogram, Buckets>,
+    /// Publishing one outcome and its confirm, by route, seconds.
+    pub publish_duration: Family<RouteLabel, Histogram, Buckets>,
+    /// One delivery from start to settle, by outcome, seconds.
+    pub job_duration: Family<OutcomeLabel, Histogram, Buckets>,
+    /// Time a job waited in the broker before its delivery started, seconds.
+    pub queued: Histogram,
     /// Jobs being processed now.
     pub in_flight: Gauge,
     /// OCR calls in flight now.
@@ -63,6 +248,22 @@ pub struct Metrics {
     pub connections: Counter,
     /// 1 while the broker blocks this worker's publishing (resource alarm), 0 otherwise.
     pub broker_blocked: Gauge,
+    /// 1 while ready (`/readyz` 200), 0 otherwise (set on every scrape from [`crate::health`]).
+    pub ready: Gauge,
+    /// 1 while consumption is stopped on a configuration error.
+    pub stopped_on_configuration: Gauge,
+    /// Ready messages per queue, read from the broker on a timer.
+    pub queue_messages: Family<QueueLabel, Gauge>,
+    /// Consumers per queue, read from the broker on a timer.
+    pub queue_consumers: Family<QueueLabel, Gauge>,
+    /// Broker queue reads that failed.
+    pub queue_poll_errors: Counter,
+    /// The queues reported in `queue_*` (configured names).
+    tracked_queues: Mutex<Vec<QueueLabel>>,
+    /// The last job errors (kind and job id only), newest last.
+    recent_errors: Mutex<VecDeque<RecentError>>,
+    /// Process start, for the status page.
+    pub started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Default for Metrics {
@@ -71,8 +272,11 @@ impl Default for Metrics {
     }
 }
 
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 impl Metrics {
-    /// Register every metric under the `ocr_worker` prefix.
+    /// Register every metric under the `ocr_worker` prefix, every bounded label at 0.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ocr_worker");
         let m = Metrics {
@@ -80,8 +284,12 @@ impl Metrics {
             dead_letters: Family::default(),
             ocr_calls: Family::default(),
             ocr_throttled: Family::default(),
-            ocr_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
-            limiter_wait: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            ocr_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
+            limiter_wait: seconds_buckets(),
+            s3_fetch_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
+            publish_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
+            job_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
+            queued: queued_buckets(),
             in_flight: Gauge::default(),
             ocr_in_flight: Gauge::default(),
             ocr_limit: Gauge::default(),
@@ -91,29 +299,72 @@ impl Metrics {
             consuming: Gauge::default(),
             connections: Counter::default(),
             broker_blocked: Gauge::default(),
+            ready: Gauge::default(),
+            stopped_on_configuration: Gauge::default(),
+            queue_messages: Family::default(),
+            queue_consumers: Family::default(),
+            queue_poll_errors: Counter::default(),
+            tracked_queues: Mutex::new(Vec::new()),
+            recent_errors: Mutex::new(VecDeque::with_capacity(RECENT_ERRORS)),
+            started: chrono::Utc::now(),
             registry: Registry::default(),
         };
+        m.initialise_labels();
+        registry.register(
+            "build",
+            "Build information: version and source revision",
+            Info::new(BuildLabels {
+                version: VERSION.into(),
+                revision: option_env!("OCR_BUILD_REVISION")
+                    .unwrap_or("unknown")
+                    .into(),
+            }),
+        );
         registry.register("jobs", "Jobs finished, by outcome", m.jobs.clone());
         registry.register(
             "dead_letters",
             "Dead letters published, by kind",
             m.dead_letters.clone(),
         );
-        registry.register("ocr_calls", "OCR calls, by result", m.ocr_calls.clone());
+        registry.register(
+            "ocr_calls",
+            "OCR calls, by result: ok, a provider code of the vendor's table, other, or an error kind",
+            m.ocr_calls.clone(),
+        );
         registry.register(
             "ocr_throttled",
-            "OCR calls refused for quota (0025, 0023, 429)",
+            "OCR calls refused for quota (0025, 0023, rate_limited for gateway 429)",
             m.ocr_throttled.clone(),
         );
         registry.register(
             "ocr_call_duration_seconds",
-            "OCR call latency",
+            "OCR call latency, every outcome, by result class",
             m.ocr_duration.clone(),
         );
         registry.register(
             "limiter_wait_seconds",
             "Time spent waiting for the OCR limiter",
             m.limiter_wait.clone(),
+        );
+        registry.register(
+            "s3_fetch_duration_seconds",
+            "S3 GET latency, every attempt, by result (ok, error)",
+            m.s3_fetch_duration.clone(),
+        );
+        registry.register(
+            "publish_duration_seconds",
+            "Publishing one outcome until the broker's confirm, by route",
+            m.publish_duration.clone(),
+        );
+        registry.register(
+            "job_duration_seconds",
+            "One delivery from start to settle, by outcome",
+            m.job_duration.clone(),
+        );
+        registry.register(
+            "job_queued_seconds",
+            "Time a job waited in the broker (AMQP timestamp, else the S3 eventTime)",
+            m.queued.clone(),
         );
         registry.register(
             "jobs_in_flight",
@@ -131,8 +382,13 @@ impl Metrics {
             m.ocr_limit.clone(),
         );
         registry.register(
+            "ocr_rate_share_calls_per_second",
+            "This process's share of the domain's OCR rate, calls per second",
+            m.ocr_rate_share.clone(),
+        );
+        registry.register(
             "ocr_rate_share",
-            "This process's share of the domain's calls per second",
+            "Deprecated alias of ocr_worker_ocr_rate_share_calls_per_second, removed in the next release",
             m.ocr_rate_share.clone(),
         );
         registry.register(
@@ -156,32 +412,332 @@ impl Metrics {
             "1 while the broker blocks publishing (memory or disk alarm)",
             m.broker_blocked.clone(),
         );
+        registry.register(
+            "ready",
+            "1 while the worker is ready (connected, consuming, not stopped, not shutting down)",
+            m.ready.clone(),
+        );
+        registry.register(
+            "stopped_on_configuration_error",
+            "1 while consumption is stopped on a configuration error",
+            m.stopped_on_configuration.clone(),
+        );
+        registry.register(
+            "queue_messages_ready",
+            "Ready messages in each queue, read from the broker on a timer",
+            m.queue_messages.clone(),
+        );
+        registry.register(
+            "queue_consumers",
+            "Consumers of each queue, read from the broker on a timer",
+            m.queue_consumers.clone(),
+        );
+        registry.register(
+            "queue_poll_errors",
+            "Failed reads of queue depths from the broker",
+            m.queue_poll_errors.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    fn initialise_labels(&self) {
+        for o in OUTCOMES {
+            let _ = self.jobs.get_or_create(&outcome(o));
+            let _ = self.job_duration.get_or_create(&outcome(o));
+        }
+        for k in KINDS {
+            let _ = self.ocr_calls.get_or_create(&result(k.as_str()));
+            if !NOT_DEAD_LETTERED.contains(&k) {
+                let _ = self.dead_letters.get_or_create(&KindLabel {
+                    kind: k.as_str().into(),
+                });
+            }
+        }
+        let _ = self.ocr_calls.get_or_create(&result("ok"));
+        let _ = self.ocr_calls.get_or_create(&result(OTHER));
+        for c in ProviderCode::KNOWN {
+            let _ = self.ocr_calls.get_or_create(&result(c.as_str()));
+        }
+        for r in ["0025", "0023", "rate_limited"] {
+            let _ = self.ocr_throttled.get_or_create(&result(r));
+        }
+        for c in OCR_RESULT_CLASSES {
+            let _ = self.ocr_duration.get_or_create(&result(c));
+        }
+        for r in ["ok", "error"] {
+            let _ = self.s3_fetch_duration.get_or_create(&result(r));
+        }
+        for r in ROUTES {
+            let _ = self
+                .publish_duration
+                .get_or_create(&RouteLabel { route: r.into() });
+        }
+    }
+
+    /// Start reporting `queues` (at 0 until the first broker read).
+    pub fn track_queues<'a>(&self, queues: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let mut tracked = self
+            .tracked_queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (q, role) in queues {
+            let l = QueueLabel {
+                queue: q.into(),
+                role: role.into(),
+            };
+            if !tracked.contains(&l) {
+                tracked.push(l.clone());
+            }
+            let _ = self.queue_messages.get_or_create(&l);
+            let _ = self.queue_consumers.get_or_create(&l);
+        }
+    }
+
+    /// The queues reported on, in configuration order.
+    pub fn tracked_queues(&self) -> Vec<QueueLabel> {
+        self.tracked_queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Count a finished job.
     pub fn job(&self, outcome: &str) {
         self.jobs
             .get_or_create(&OutcomeLabel {
-                outcome: outcome.to_string(),
+                outcome: bounded(outcome, &OUTCOMES).to_string(),
             })
             .inc();
     }
 
-    /// Count an OCR call result.
-    pub fn ocr_call(&self, result: &str) {
-        self.ocr_calls
-            .get_or_create(&ResultLabel {
-                result: result.to_string(),
-            })
-            .inc();
+    /// Count an OCR call result (`ok`, or a value from [`ocr_result_label`]).
+    pub fn ocr_call(&self, result_label: &str) {
+        self.ocr_calls.get_or_create(&result(result_label)).inc();
     }
 
-    /// Text exposition format.
+    /// Observe one OCR call of `elapsed` that ended in `class` (one of [`OCR_RESULT_CLASSES`]).
+    pub fn observe_ocr(&self, class: &str, elapsed: Duration) {
+        self.ocr_duration
+            .get_or_create(&result(bounded(class, &OCR_RESULT_CLASSES)))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Observe one S3 GET attempt.
+    pub fn observe_s3_fetch(&self, ok: bool, elapsed: Duration) {
+        self.s3_fetch_duration
+            .get_or_create(&result(if ok { "ok" } else { "error" }))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Observe one outcome publish (until the confirm) on `route` (one of [`ROUTES`]).
+    pub fn observe_publish(&self, route: &str, elapsed: Duration) {
+        self.publish_duration
+            .get_or_create(&RouteLabel {
+                route: bounded(route, &ROUTES).into(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Observe one whole delivery that ended in `outcome` (one of [`OUTCOMES`]).
+    pub fn observe_job(&self, outcome_label: &str, elapsed: Duration) {
+        self.job_duration
+            .get_or_create(&outcome(bounded(outcome_label, &OUTCOMES)))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Observe a job's time queued (see [`queued_seconds`]).
+    pub fn observe_queued(&self, seconds: f64) {
+        self.queued.observe(seconds);
+    }
+
+    /// Remember a job error for the status page (kind and job id only).
+    pub fn record_error(&self, job_id: &str, kind: ErrorKind) {
+        let mut q = self.recent_errors.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == RECENT_ERRORS {
+            q.pop_front();
+        }
+        q.push_back(RecentError {
+            at: chrono::Utc::now().timestamp(),
+            job_id: job_id
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(128)
+                .collect(),
+            kind: kind.as_str().to_string(),
+        });
+    }
+
+    /// The recent errors, oldest first.
+    pub fn recent_errors(&self) -> Vec<RecentError> {
+        self.recent_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// OpenMetrics 1.0 text.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// The classic Prometheus text format 0.0.4.
+    pub fn encode_classic(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+fn outcome(o: &str) -> OutcomeLabel {
+    OutcomeLabel {
+        outcome: o.to_string(),
+    }
+}
+
+fn result(r: &str) -> ResultLabel {
+    ResultLabel {
+        result: r.to_string(),
+    }
+}
+
+/// `v` when it is one of `allowed`, else `other`: a caller's mistake can never add a series.
+fn bounded<'a>(v: &'a str, allowed: &[&str]) -> &'a str {
+    if allowed.contains(&v) { v } else { OTHER }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(code: &str) -> JobError {
+        JobError::Provider {
+            http_status: 400,
+            code: ProviderCode::parse(code),
+            message: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn kinds_list_is_exhaustive() {
+        // A new ErrorKind fails to compile here until it is added to KINDS.
+        for k in KINDS {
+            match k {
+                ErrorKind::InvalidJob
+                | ErrorKind::BucketNotAllowed
+                | ErrorKind::ObjectNotFound
+                | ErrorKind::AccessDenied
+                | ErrorKind::ImageTooLarge
+                | ErrorKind::UnsupportedFormat
+                | ErrorKind::CorruptImage
+                | ErrorKind::OcrRejected
+                | ErrorKind::OcrUnrecognized
+                | ErrorKind::WrongDocumentType
+                | ErrorKind::OcrBadResponse
+                | ErrorKind::RetriesExhausted
+                | ErrorKind::PoisonMessage
+                | ErrorKind::Configuration
+                | ErrorKind::Transient
+                | ErrorKind::RateLimited
+                | ErrorKind::QuotaExhausted => {}
+            }
+        }
+        let mut names: Vec<_> = KINDS.iter().map(|k| k.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len());
+    }
+
+    #[test]
+    fn provider_labels_are_bounded() {
+        for c in ProviderCode::KNOWN {
+            assert_eq!(ocr_result_label(&provider(c.as_str())), c.as_str());
+        }
+        // A raw vendor string never becomes a label value.
+        for raw in ["9999", "Jane Doe P1234567", "", "0025 "] {
+            assert_eq!(ocr_result_label(&provider(raw)), OTHER, "{raw:?}");
+        }
+        assert_eq!(
+            ocr_result_label(&JobError::Unrecognized),
+            ErrorKind::OcrUnrecognized.as_str()
+        );
+    }
+
+    #[test]
+    fn result_classes_follow_the_disposition() {
+        assert_eq!(ocr_result_class(&provider("0025")), "rate_limited");
+        assert_eq!(ocr_result_class(&provider("0023")), "quota_paused");
+        assert_eq!(ocr_result_class(&provider("0002")), "configuration");
+        assert_eq!(ocr_result_class(&provider("0011")), "rejected");
+        assert_eq!(ocr_result_class(&JobError::RecognitionError), "transient");
+        for e in [provider("0025"), provider("0023"), provider("0501")] {
+            assert!(OCR_RESULT_CLASSES.contains(&ocr_result_class(&e)));
+        }
+    }
+
+    #[test]
+    fn every_bounded_label_is_exported_at_zero() {
+        let m = Metrics::new();
+        let text = m.encode_classic();
+        for c in ProviderCode::KNOWN {
+            let line = format!("ocr_worker_ocr_calls_total{{result=\"{}\"}} 0", c.as_str());
+            assert!(text.contains(&line), "missing {line}");
+        }
+        assert!(text.contains("ocr_worker_ocr_calls_total{result=\"other\"} 0"));
+        assert!(text.contains("ocr_worker_dead_letters_total{kind=\"poison_message\"} 0"));
+        assert!(!text.contains("ocr_worker_dead_letters_total{kind=\"transient\"}"));
+        assert!(text.contains("ocr_worker_jobs_total{outcome=\"succeeded\"} 0"));
+        assert!(
+            text.contains("ocr_worker_ocr_call_duration_seconds_count{result=\"rate_limited\"} 0")
+        );
+        assert!(text.contains("ocr_worker_ocr_throttled_total{result=\"0023\"} 0"));
+        assert!(text.contains(&format!("ocr_worker_build_info{{version=\"{VERSION}\"")));
+        assert!(text.contains("ocr_worker_ocr_rate_share_calls_per_second "));
+    }
+
+    #[test]
+    fn classic_and_openmetrics_differ_only_in_framing() {
+        let m = Metrics::new();
+        m.job("succeeded");
+        m.job("not-an-outcome");
+        let om = m.encode();
+        let classic = m.encode_classic();
+        assert!(om.ends_with("# EOF\n"));
+        assert!(!classic.contains("# EOF"));
+        assert!(classic.contains("# TYPE ocr_worker_jobs_total counter"));
+        assert!(classic.contains("ocr_worker_jobs_total{outcome=\"succeeded\"} 1"));
+        assert!(classic.contains("ocr_worker_jobs_total{outcome=\"other\"} 1"));
+    }
+
+    #[test]
+    fn queued_time_prefers_the_amqp_timestamp_then_the_event_time() {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:10.500Z")
+            .unwrap()
+            .to_utc();
+        let ts = now.timestamp() as u64 - 10;
+        assert_eq!(queued_seconds(Some(ts), None, now), Some(10.5));
+        let ev = now - chrono::Duration::milliseconds(2_250);
+        assert_eq!(queued_seconds(None, Some(ev), now), Some(2.25));
+        assert_eq!(queued_seconds(Some(0), Some(ev), now), Some(2.25));
+        assert_eq!(queued_seconds(None, None, now), None);
+        // A timestamp from the future (skew) reads 0, not negative.
+        assert_eq!(queued_seconds(Some(ts + 100), None, now), Some(0.0));
+    }
+
+    #[test]
+    fn recent_errors_are_capped_and_carry_no_control_characters() {
+        let m = Metrics::new();
+        for i in 0..(RECENT_ERRORS + 5) {
+            m.record_error(&format!("job-{i}\n"), ErrorKind::OcrRejected);
+        }
+        let r = m.recent_errors();
+        assert_eq!(r.len(), RECENT_ERRORS);
+        assert_eq!(r[0].job_id, "job-5");
+        assert_eq!(r.last().unwrap().kind, "ocr_rejected");
     }
 }

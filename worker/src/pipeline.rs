@@ -94,15 +94,23 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 bucket: job.bucket.clone(),
             });
         }
-        let loaded = self.load(job).await?;
-        let reply = self.recognize(&loaded.image, attempts).await?;
-        build_result(
-            reply,
-            loaded.source,
-            job,
-            attempts.load(Ordering::Acquire),
-            chrono::Utc::now(),
-        )
+        let result = async {
+            let loaded = self.load(job).await?;
+            let reply = self.recognize(&loaded.image, attempts).await?;
+            build_result(
+                reply,
+                loaded.source,
+                job,
+                attempts.load(Ordering::Acquire),
+                chrono::Utc::now(),
+            )
+        }
+        .await;
+        if let Err(e) = &result {
+            // For the status page: the kind and the job id, nothing else.
+            self.metrics.record_error(&job.job_id, e.kind());
+        }
+        result
     }
 
     /// Fetch the job's object (quick retries for transient store errors) and check its format.
@@ -110,7 +118,8 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         let mut backoff = self.backoff();
         let mut left = self.config.quick_retries;
         let obj = loop {
-            match self
+            let started = std::time::Instant::now();
+            let fetched = self
                 .store
                 .fetch(
                     &job.bucket,
@@ -118,8 +127,10 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                     job.version_id.as_deref(),
                     self.config.max_image_bytes,
                 )
-                .await
-            {
+                .await;
+            self.metrics
+                .observe_s3_fetch(fetched.is_ok(), started.elapsed());
+            match fetched {
                 Err(e @ JobError::StorageTransient(_)) if left > 0 => {
                     left -= 1;
                     tracing::debug!(job_id = %job.job_id, error_kind = %e.kind(), "object store retry");
@@ -175,7 +186,9 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
             self.metrics.ocr_in_flight.inc();
             // Counted before the call: a call cut off by the job deadline may have been billed.
             attempts.fetch_add(1, Ordering::AcqRel);
+            let started = std::time::Instant::now();
             let res = self.ocr.recognize(image).await.and_then(check_reply);
+            let elapsed = started.elapsed();
             self.metrics.ocr_in_flight.dec();
             drop(permit);
             self.metrics
@@ -185,9 +198,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 Ok(reply) => {
                     self.limiter.on_success();
                     self.metrics.ocr_call("ok");
-                    self.metrics
-                        .ocr_duration
-                        .observe(reply.duration.as_secs_f64());
+                    self.metrics.observe_ocr("ok", elapsed);
                     return Ok(reply);
                 }
                 Err(e) => e,
@@ -195,11 +206,11 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
             if !err.is_paid_call() {
                 attempts.fetch_sub(1, Ordering::AcqRel);
             }
-            let label = err
-                .provider_code()
-                .map(str::to_string)
-                .unwrap_or_else(|| err.kind().as_str().to_string());
+            // Bounded: a known provider code, `other`, or the error kind.
+            let label = crate::metrics::ocr_result_label(&err).to_string();
             self.metrics.ocr_call(&label);
+            self.metrics
+                .observe_ocr(crate::metrics::ocr_result_class(&err), elapsed);
             let cap = |d: Option<Duration>| d.map(|d| d.min(self.config.retry_max));
             match err.disposition() {
                 Disposition::RateLimited { retry_after } => {

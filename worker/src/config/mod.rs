@@ -183,7 +183,7 @@ impl Default for RawSettings {
             quota_pause_secs: 60.0,
             job_deadline_secs: 300.0,
             shutdown_grace_secs: 30.0,
-            http_listen: "127.0.0.1:9100".parse().expect("valid constant address"),
+            http_listen: "127.0.0.1:8467".parse().expect("valid constant address"),
             log_format: LogFormat::Text,
         }
     }

@@ -105,12 +105,36 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         broken: &CancellationToken,
     ) -> Outcome {
         self.metrics.in_flight.inc();
+        let started = std::time::Instant::now();
+        self.observe_queued(&delivery);
         let outcome = self.handle_inner(&delivery, publish).await;
         self.metrics.in_flight.dec();
+        self.metrics
+            .observe_job(outcome.metric_label(), started.elapsed());
         if matches!(outcome, Outcome::Abandoned) {
             broken.cancel();
         }
         outcome
+    }
+
+    /// Time queued, from the AMQP timestamp (1 s resolution), or a bucket notification's
+    /// `eventTime` when the producer set none (MinIO sets none).
+    fn observe_queued(&self, delivery: &Delivery) {
+        let event_time = serde_json::from_slice::<serde_json::Value>(&delivery.data)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/Records/0/eventTime")
+                    .and_then(|t| t.as_str())
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            })
+            .map(|t| t.with_timezone(&chrono::Utc));
+        if let Some(s) = crate::metrics::queued_seconds(
+            *delivery.properties.timestamp(),
+            event_time,
+            chrono::Utc::now(),
+        ) {
+            self.metrics.observe_queued(s);
+        }
     }
 
     async fn handle_inner(&self, delivery: &Delivery, publish: &Publisher) -> Outcome {

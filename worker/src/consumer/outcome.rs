@@ -23,6 +23,17 @@ pub(super) enum Route {
     Delay(Duration),
 }
 
+impl Route {
+    /// The `route` label of `ocr_worker_publish_duration_seconds`.
+    fn metric_label(&self) -> &'static str {
+        match self {
+            Route::Result => "result",
+            Route::DeadLetter(_) => "dead_letter",
+            Route::Delay(_) => "delay",
+        }
+    }
+}
+
 impl<S, O> Context<S, O> {
     /// Publish `body` on `route` (persistent, mandatory, confirmed), with the delivery's
     /// correlation id copied over.
@@ -36,6 +47,8 @@ impl<S, O> Context<S, O> {
         headers: Option<FieldTable>,
     ) -> Result<(), AmqpError> {
         let b = &self.settings.broker;
+        let started = std::time::Instant::now();
+        let route_label = route.metric_label();
         let delay_queue;
         let (exchange, routing_key) = match &route {
             Route::Result => (b.results_exchange.as_str(), b.results_routing_key.as_str()),
@@ -45,7 +58,7 @@ impl<S, O> Context<S, O> {
                 ("", delay_queue.as_str())
             }
         };
-        publish
+        let published = publish
             .publish(Outgoing {
                 exchange,
                 routing_key,
@@ -58,7 +71,9 @@ impl<S, O> Context<S, O> {
                     .map(|s| s.as_str()),
                 headers,
             })
-            .await
+            .await;
+        self.metrics.observe_publish(route_label, started.elapsed());
+        published
     }
 
     /// Nack the delivery back to the queue (consumption is stopping).
