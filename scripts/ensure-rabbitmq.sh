@@ -31,3 +31,10 @@ if command -v rabbitmqctl >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The test harness names its queues `t-<hex>.…`. The worker never puts `x-expires` on queues
+# that hold outcomes or retries, so a test that fails before its cleanup would leave those
+# behind: this lowest-priority policy expires them instead (any other policy wins over it).
+if command -v rabbitmqctl >/dev/null 2>&1; then
+  rabbitmqctl -q set_policy --apply-to queues --priority -1 ocr-test-expiry '^t-[0-9a-f]+\.' \
+    '{"expires":600000}' >/dev/null
+fi

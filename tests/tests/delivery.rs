@@ -265,3 +265,42 @@ async fn an_existing_classic_delay_queue_is_refused_with_the_fix() {
     assert!(stopped.finish().await.is_err());
     env.cleanup().await;
 }
+
+/// `OCR_QUEUE_EXPIRES_SECS` puts `x-expires` only on queues the workers consume. The broker
+/// deletes an expired queue with its messages, and nobody consumes the outcome queues or the
+/// delay stages: with the expiry they were deleted holding results, dead letters and retries.
+#[tokio::test]
+async fn queue_expiry_never_touches_queues_that_hold_outcomes() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    let settings = env.settings();
+    assert!(
+        settings.broker.queue_expires.is_some(),
+        "the harness sets it"
+    );
+    let w = env.spawn_worker(settings).await.unwrap();
+    w.stop().await.unwrap();
+    let queues = broker_queues(&env.prefix);
+    let expires = |suffix: &str| {
+        let name = format!("{}.{suffix}", env.prefix);
+        let (_, arguments) = queues
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} declared"));
+        arguments.get("x-expires").is_some()
+    };
+    assert!(expires("jobs") && expires("jobs.poison"));
+    for holds in ["results", "dead"] {
+        assert!(!expires(holds), "{holds} must not expire");
+    }
+    let stages: Vec<_> = queues
+        .keys()
+        .filter(|n| n.contains(".jobs.delay."))
+        .collect();
+    assert!(!stages.is_empty());
+    for stage in stages {
+        assert!(
+            !expires(stage.trim_start_matches(&format!("{}.", env.prefix))),
+            "{stage} must not expire"
+        );
+    }
+    env.cleanup().await;
+}

@@ -162,13 +162,29 @@ pub fn delay_queue_args(settings: &BrokerSettings, delay: std::time::Duration) -
     }
 }
 
+/// Whether a declared queue may carry `x-expires` (`OCR_QUEUE_EXPIRES_SECS`). The broker
+/// deletes an expired queue with its messages, and a queue nobody consumes (the outcome queues,
+/// the delay stages) would expire while it holds results, dead letters or retries in flight:
+/// those never get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// A queue the workers consume (the work and poison queues): expiry is allowed.
+    Consumed,
+    /// A queue that holds outcomes or retries: never expires.
+    Holds,
+}
+
 async fn declare_queue(
     conn: &Connection,
     settings: &BrokerSettings,
     name: &str,
     mut args: FieldTable,
+    expiry: Expiry,
 ) -> Result<(), AmqpError> {
-    if let Some(expires) = settings.queue_expires {
+    if let Some(expires) = settings
+        .queue_expires
+        .filter(|_| expiry == Expiry::Consumed)
+    {
         args.insert(
             "x-expires".into(),
             AMQPValue::LongLongInt(i64::try_from(expires.as_millis()).unwrap_or(i64::MAX)),
@@ -211,6 +227,7 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
         settings,
         &settings.poison_queue,
         FieldTable::default(),
+        Expiry::Consumed,
     )
     .await?;
     declare_queue(
@@ -218,11 +235,13 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
         settings,
         &settings.jobs_queue,
         jobs_queue_args(settings),
+        Expiry::Consumed,
     )
     .await?;
     for &d in &all.retry.policy.delays {
         let name = delay_queue_name(&settings.jobs_queue, d);
-        declare_queue(conn, settings, &name, delay_queue_args(settings, d)).await?;
+        let args = delay_queue_args(settings, d);
+        declare_queue(conn, settings, &name, args, Expiry::Holds).await?;
     }
     let ch = conn.create_channel().await?;
     for ex in [&settings.results_exchange, &settings.dead_exchange] {
@@ -238,14 +257,9 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
         .await?;
     }
     if settings.declare_outcome_queues {
-        declare_queue(
-            conn,
-            settings,
-            &settings.results_queue,
-            FieldTable::default(),
-        )
-        .await?;
-        declare_queue(conn, settings, &settings.dead_queue, FieldTable::default()).await?;
+        for queue in [&settings.results_queue, &settings.dead_queue] {
+            declare_queue(conn, settings, queue, FieldTable::default(), Expiry::Holds).await?;
+        }
         ch.queue_bind(
             settings.results_queue.as_str().into(),
             settings.results_exchange.as_str().into(),
