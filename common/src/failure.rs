@@ -54,6 +54,52 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (held complete by `is_dead_letter`'s exhaustive match
+    /// and a test).
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::InvalidJob,
+        ErrorKind::BucketNotAllowed,
+        ErrorKind::ObjectNotFound,
+        ErrorKind::AccessDenied,
+        ErrorKind::ImageTooLarge,
+        ErrorKind::UnsupportedFormat,
+        ErrorKind::CorruptImage,
+        ErrorKind::OcrRejected,
+        ErrorKind::OcrUnrecognized,
+        ErrorKind::WrongDocumentType,
+        ErrorKind::OcrBadResponse,
+        ErrorKind::RetriesExhausted,
+        ErrorKind::PoisonMessage,
+        ErrorKind::Configuration,
+        ErrorKind::Transient,
+        ErrorKind::RateLimited,
+        ErrorKind::QuotaExhausted,
+    ];
+
+    /// Whether a dead letter can carry this kind (the others are for metrics and logs only).
+    /// No wildcard arm: a new kind must be placed here before it compiles.
+    pub fn is_dead_letter(self) -> bool {
+        match self {
+            ErrorKind::InvalidJob
+            | ErrorKind::BucketNotAllowed
+            | ErrorKind::ObjectNotFound
+            | ErrorKind::AccessDenied
+            | ErrorKind::ImageTooLarge
+            | ErrorKind::UnsupportedFormat
+            | ErrorKind::CorruptImage
+            | ErrorKind::OcrRejected
+            | ErrorKind::OcrUnrecognized
+            | ErrorKind::WrongDocumentType
+            | ErrorKind::OcrBadResponse
+            | ErrorKind::RetriesExhausted
+            | ErrorKind::PoisonMessage => true,
+            ErrorKind::Configuration
+            | ErrorKind::Transient
+            | ErrorKind::RateLimited
+            | ErrorKind::QuotaExhausted => false,
+        }
+    }
+
     /// The snake_case name, as used in routing keys, metrics labels and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -511,6 +557,20 @@ mod tests {
             retry_after: None,
         };
         assert!(long.to_string().len() < 300);
+    }
+
+    #[test]
+    fn all_kinds_are_listed_once() {
+        let names: std::collections::BTreeSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        // `as_str` has no wildcard either: its names are all the variants there are.
+        for k in ErrorKind::ALL {
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::from(k.as_str())
+            );
+        }
     }
 
     #[test]

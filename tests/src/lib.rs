@@ -232,6 +232,43 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Act as a worker that crashes on every delivery: nack-requeue each one off the work queue
+    /// until the broker dead-letters the job to the poison queue (its delivery limit). Returns
+    /// how many times the job was returned. Quorum queues requeue asynchronously, so this uses
+    /// a consumer (not `basic.get`, which can find the queue empty between a nack and the
+    /// requeue).
+    pub async fn crash_until_poisoned(&self) -> anyhow::Result<u32> {
+        use futures::StreamExt;
+        let ch = self.conn.create_channel().await?;
+        let mut deliveries = ch
+            .basic_consume(
+                self.names.jobs.as_str().into(),
+                "crashing-worker".into(),
+                lapin::options::BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let poisoned = eventually(Duration::from_secs(30), || async {
+            self.queue_len("jobs.poison").await.unwrap_or(0) == 1
+        });
+        tokio::pin!(poisoned);
+        let mut returns = 0;
+        loop {
+            tokio::select! {
+                r = &mut poisoned => { r?; break; }
+                d = deliveries.next() => {
+                    let d = d.context("the crashing consumer was cancelled")??;
+                    d.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() })
+                        .await?;
+                    returns += 1;
+                    anyhow::ensure!(returns <= 1000, "the delivery limit did not apply");
+                }
+            }
+        }
+        ch.close(200, "done".into()).await?;
+        Ok(returns)
+    }
+
     /// Start a worker that is expected to stop consuming on a configuration error, and wait
     /// until it has; [`ConfigStopped::finish`] then ends it and returns what `run_until` gave.
     pub async fn run_until_config_stop(&self, settings: Settings) -> anyhow::Result<ConfigStopped> {

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicNackOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::{
@@ -61,44 +60,14 @@ async fn broker_dead_letters_become_poison_message_records() {
     )
     .await
     .unwrap();
-    // Return it to the queue on every delivery, as a crashing worker would. Quorum queues
-    // requeue asynchronously, so a consumer (not `basic.get`, which can find the queue empty
-    // between a nack and the requeue) sees each redelivery, until the broker dead-letters it
-    // to the poison queue (at-least-once).
-    let queue = format!("{}.jobs", env.prefix);
-    let ch = env.conn.create_channel().await.unwrap();
-    let mut deliveries = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "crashing-worker".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let poisoned = eventually(WAIT, || async {
-        env.queue_len("jobs.poison").await.unwrap() == 1
-    });
-    tokio::pin!(poisoned);
-    let mut returns = 0;
-    loop {
-        tokio::select! {
-            r = &mut poisoned => { r.unwrap(); break; }
-            d = deliveries.next() => {
-                let d = d.expect("consumer open").unwrap();
-                d.nack(BasicNackOptions { requeue: true, ..Default::default() })
-                    .await
-                    .unwrap();
-                returns += 1;
-                assert!(returns <= 25, "the delivery limit did not apply");
-            }
-        }
-    }
+    // Return it to the queue on every delivery, as a crashing worker would, until the broker
+    // dead-letters it to the poison queue (at-least-once).
+    let returns = env.crash_until_poisoned().await.unwrap();
+    assert!(returns <= 25, "the delivery limit did not apply");
     assert!(
         returns >= 20,
         "dead-lettered after {returns} returns, before the limit"
     );
-    ch.close(200, "done".into()).await.unwrap();
     let w = env.spawn_worker(settings).await.unwrap();
     let got = env.collect(1, WAIT).await.unwrap();
     assert_eq!(got.len(), 1);

@@ -4,11 +4,8 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use lapin::BasicProperties;
-use lapin::options::{
-    BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::{TestEnv, eventually};
@@ -112,32 +109,7 @@ async fn a_poison_message_after_a_delay_stage_names_the_delivery_limit() {
         .await
         .unwrap();
     // Crash on every delivery until the broker dead-letters it to the poison queue.
-    let ch = env.conn.create_channel().await.unwrap();
-    let mut deliveries = ch
-        .basic_consume(
-            format!("{}.jobs", env.prefix).as_str().into(),
-            "crashing-worker".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let poisoned = eventually(WAIT, || async {
-        env.queue_len("jobs.poison").await.unwrap() == 1
-    });
-    tokio::pin!(poisoned);
-    loop {
-        tokio::select! {
-            r = &mut poisoned => { r.unwrap(); break; }
-            d = deliveries.next() => {
-                let d = d.expect("consumer open").unwrap();
-                d.nack(BasicNackOptions { requeue: true, ..Default::default() })
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    ch.close(200, "done".into()).await.unwrap();
+    env.crash_until_poisoned().await.unwrap();
     let w = env.spawn_worker(settings).await.unwrap();
     let got = env.collect(1, WAIT).await.unwrap();
     assert_eq!(got[0].body["error"]["kind"], json!("poison_message"));

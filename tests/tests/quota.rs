@@ -13,7 +13,7 @@ use serde_json::json;
 const BUCKET: &str = "passports";
 const WAIT: Duration = Duration::from_secs(20);
 const LIMIT: &str = "ocr_worker_ocr_concurrency_limit";
-const RATE: &str = "ocr_worker_ocr_rate_share";
+const RATE: &str = "ocr_worker_ocr_rate_share_calls_per_second";
 
 async fn metric(w: &WorkerHandle, name: &str) -> f64 {
     w.metrics()

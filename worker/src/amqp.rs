@@ -141,25 +141,24 @@ pub fn jobs_queue_args(settings: &BrokerSettings) -> FieldTable {
 /// back to at-most-once). With `classic` it is a classic queue (at-most-once: a node crash
 /// between expiry and the work queue's confirm loses the copy).
 pub fn delay_queue_args(settings: &BrokerSettings, delay: std::time::Duration) -> FieldTable {
-    let ttl = (
-        "x-message-ttl",
-        AMQPValue::LongLongInt(delay.as_millis().try_into().unwrap_or(i64::MAX)),
-    );
-    let back = [
+    let mut args = table(&[
+        (
+            "x-message-ttl",
+            AMQPValue::LongLongInt(delay.as_millis().try_into().unwrap_or(i64::MAX)),
+        ),
         ("x-dead-letter-exchange", s("")),
         ("x-dead-letter-routing-key", s(&settings.jobs_queue)),
-    ];
-    match settings.delay_queue_type {
-        QueueType::Quorum => table(&[
-            ("x-queue-type", s("quorum")),
-            ttl,
-            back[0].clone(),
-            back[1].clone(),
-            ("x-dead-letter-strategy", s("at-least-once")),
-            ("x-overflow", s("reject-publish")),
-        ]),
-        QueueType::Classic => table(&[ttl, back[0].clone(), back[1].clone()]),
+    ]);
+    if settings.delay_queue_type == QueueType::Quorum {
+        for (k, v) in [
+            ("x-queue-type", "quorum"),
+            ("x-dead-letter-strategy", "at-least-once"),
+            ("x-overflow", "reject-publish"),
+        ] {
+            args.insert(ShortString::from(k), s(v));
+        }
     }
+    args
 }
 
 /// Whether a declared queue may carry `x-expires` (`OCR_QUEUE_EXPIRES_SECS`). The broker

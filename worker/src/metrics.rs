@@ -76,35 +76,6 @@ pub const OUTCOMES: [&str; 5] = [
     "abandoned",
 ];
 
-/// Every error kind (held exhaustive by a test's `match`).
-pub const KINDS: [ErrorKind; 17] = [
-    ErrorKind::InvalidJob,
-    ErrorKind::BucketNotAllowed,
-    ErrorKind::ObjectNotFound,
-    ErrorKind::AccessDenied,
-    ErrorKind::ImageTooLarge,
-    ErrorKind::UnsupportedFormat,
-    ErrorKind::CorruptImage,
-    ErrorKind::OcrRejected,
-    ErrorKind::OcrUnrecognized,
-    ErrorKind::WrongDocumentType,
-    ErrorKind::OcrBadResponse,
-    ErrorKind::RetriesExhausted,
-    ErrorKind::PoisonMessage,
-    ErrorKind::Configuration,
-    ErrorKind::Transient,
-    ErrorKind::RateLimited,
-    ErrorKind::QuotaExhausted,
-];
-
-/// Kinds that are never dead-lettered (listed for metrics and logs only).
-const NOT_DEAD_LETTERED: [ErrorKind; 4] = [
-    ErrorKind::Configuration,
-    ErrorKind::Transient,
-    ErrorKind::RateLimited,
-    ErrorKind::QuotaExhausted,
-];
-
 /// The result classes of an OCR call, by what the worker does next.
 pub const OCR_RESULT_CLASSES: [&str; 6] = [
     "ok",
@@ -387,11 +358,6 @@ impl Metrics {
             m.ocr_rate_share.clone(),
         );
         registry.register(
-            "ocr_rate_share",
-            "Deprecated alias of ocr_worker_ocr_rate_share_calls_per_second, removed in the next release",
-            m.ocr_rate_share.clone(),
-        );
-        registry.register(
             "ocr_quota_utilisation_ratio",
             "OCR calls per second over the last report period divided by this replica's rate share",
             m.ocr_quota_utilisation.clone(),
@@ -445,9 +411,9 @@ impl Metrics {
             let _ = self.jobs.get_or_create(&outcome(o));
             let _ = self.job_duration.get_or_create(&outcome(o));
         }
-        for k in KINDS {
+        for k in ErrorKind::ALL {
             let _ = self.ocr_calls.get_or_create(&result(k.as_str()));
-            if !NOT_DEAD_LETTERED.contains(&k) {
+            if k.is_dead_letter() {
                 let _ = self.dead_letters.get_or_create(&KindLabel {
                     kind: k.as_str().into(),
                 });
@@ -622,35 +588,6 @@ mod tests {
             message: String::new(),
             retry_after: None,
         }
-    }
-
-    #[test]
-    fn kinds_list_is_exhaustive() {
-        // A new ErrorKind fails to compile here until it is added to KINDS.
-        for k in KINDS {
-            match k {
-                ErrorKind::InvalidJob
-                | ErrorKind::BucketNotAllowed
-                | ErrorKind::ObjectNotFound
-                | ErrorKind::AccessDenied
-                | ErrorKind::ImageTooLarge
-                | ErrorKind::UnsupportedFormat
-                | ErrorKind::CorruptImage
-                | ErrorKind::OcrRejected
-                | ErrorKind::OcrUnrecognized
-                | ErrorKind::WrongDocumentType
-                | ErrorKind::OcrBadResponse
-                | ErrorKind::RetriesExhausted
-                | ErrorKind::PoisonMessage
-                | ErrorKind::Configuration
-                | ErrorKind::Transient
-                | ErrorKind::RateLimited
-                | ErrorKind::QuotaExhausted => {}
-            }
-        }
-        let mut names: Vec<_> = KINDS.iter().map(|k| k.as_str()).collect();
-        names.dedup();
-        assert_eq!(names.len(), KINDS.len());
     }
 
     #[test]

@@ -10,15 +10,14 @@ use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
+use ocr_common::failure::ErrorKind;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp;
 use crate::config::Settings;
 use crate::health::Health;
-use crate::metrics::{
-    KINDS, Metrics, OUTCOMES, OutcomeLabel, QueueLabel, RecentError, ResultLabel,
-};
+use crate::metrics::{Metrics, OUTCOMES, OutcomeLabel, QueueLabel, RecentError, ResultLabel};
 
 /// How often the queue figures are read from the broker.
 pub const QUEUE_POLL_PERIOD: Duration = Duration::from_secs(5);
@@ -206,7 +205,7 @@ impl Status {
         let report = health.report();
         let flag = |k: &str| report.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
         let mut dead_letters = BTreeMap::new();
-        for k in KINDS {
+        for k in ErrorKind::ALL {
             let l = crate::metrics::KindLabel {
                 kind: k.as_str().into(),
             };

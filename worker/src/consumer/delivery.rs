@@ -54,7 +54,9 @@ pub(super) fn message_id_of(delivery: &Delivery, job: Option<&Job>) -> String {
 impl<S: ObjectStore, O: OcrApi> Context<S, O> {
     /// Parse, run the pipeline under the job deadline, and let the retry policy decide.
     async fn attempt(&self, delivery: &Delivery) -> Attempted {
-        let job = match Job::parse(&delivery.data, self.settings.broker.max_job_bytes) {
+        let parsed = Job::parse(&delivery.data, self.settings.broker.max_job_bytes);
+        self.observe_queued(delivery, parsed.as_ref().ok());
+        let job = match parsed {
             Ok(job) => job,
             Err(invalid) => {
                 let salvaged = salvage_job_id(&delivery.data);
@@ -106,7 +108,6 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
     ) -> Outcome {
         self.metrics.in_flight.inc();
         let started = std::time::Instant::now();
-        self.observe_queued(&delivery);
         let outcome = self.handle_inner(&delivery, publish).await;
         self.metrics.in_flight.dec();
         self.metrics
@@ -118,15 +119,14 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
     }
 
     /// Time queued, from the AMQP timestamp (1 s resolution), or a bucket notification's
-    /// `eventTime` when the producer set none (MinIO sets none).
-    fn observe_queued(&self, delivery: &Delivery) {
-        let event_time = serde_json::from_slice::<serde_json::Value>(&delivery.data)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/Records/0/eventTime")
-                    .and_then(|t| t.as_str())
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            })
+    /// `eventTime` (kept in `metadata.s3_event` by `Job::parse`) when the producer set none
+    /// (MinIO sets none).
+    fn observe_queued(&self, delivery: &Delivery, job: Option<&Job>) {
+        let event_time = job
+            .and_then(|j| j.metadata.as_ref())
+            .and_then(|m| m.get("s3_event")?.get("event_time"))
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&chrono::Utc));
         if let Some(s) = crate::metrics::queued_seconds(
             *delivery.properties.timestamp(),
