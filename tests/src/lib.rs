@@ -477,6 +477,20 @@ impl Drop for WorkerHandle {
     }
 }
 
+/// Run `rabbitmqctl` on the local broker node; its standard output, or an error with its
+/// standard error when it fails.
+pub fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A worker stopped on a configuration error (see [`TestEnv::run_until_config_stop`]).
 pub struct ConfigStopped {
     /// The stop reason, as `/readyz` reports it.
@@ -783,28 +797,25 @@ impl WorkerProcess {
 
 /// Close the broker connections of the worker(s) of `env` from the broker side.
 pub fn close_worker_connections(env: &TestEnv) -> anyhow::Result<usize> {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "list_connections", "pid", "client_properties"])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "rabbitmqctl list_connections failed");
+    let out = rabbitmqctl(&["-q", "list_connections", "pid", "client_properties"])?;
     let needle = format!("ocr-worker {}", env.names.jobs);
     let mut closed = 0;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.lines() {
         let mut parts = line.splitn(2, '\t');
         let (Some(pid), Some(props)) = (parts.next(), parts.next()) else {
             continue;
         };
         // 3.10 has no `user_provided_name` info item; the name is in the client properties.
         if props.contains(&format!("\"{needle}\"")) {
-            let st = std::process::Command::new("rabbitmqctl")
-                .args([
-                    "-q",
-                    "close_connection",
-                    pid.trim(),
-                    "test: broker-side close",
-                ])
-                .status()?;
-            if st.success() {
+            // A connection that closed by itself meanwhile is not counted.
+            if rabbitmqctl(&[
+                "-q",
+                "close_connection",
+                pid.trim(),
+                "test: broker-side close",
+            ])
+            .is_ok()
+            {
                 closed += 1;
             }
         }

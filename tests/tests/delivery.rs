@@ -8,7 +8,7 @@ use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::{TestEnv, eventually};
+use ocr_tests::{TestEnv, eventually, rabbitmqctl};
 use ocr_worker::amqp::{AmqpError, Outgoing, Publisher};
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -122,24 +122,17 @@ async fn a_poison_message_after_a_delay_stage_names_the_delivery_limit() {
 /// The broker's own view of the queues whose names start with `prefix`: name → (type,
 /// arguments), from `rabbitmqctl list_queues --formatter json`.
 fn broker_queues(prefix: &str) -> std::collections::HashMap<String, (String, serde_json::Value)> {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args([
-            "-q",
-            "list_queues",
-            "name",
-            "type",
-            "arguments",
-            "--formatter",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = rabbitmqctl(&[
+        "-q",
+        "list_queues",
+        "name",
+        "type",
+        "arguments",
+        "--formatter",
+        "json",
+    ])
+    .unwrap();
+    let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     all.into_iter()
         .filter_map(|q| {
             let name = q["name"].as_str()?.to_string();
@@ -190,18 +183,16 @@ async fn delay_stages_are_quorum_queues_that_dead_letter_at_least_once() {
             json!(format!("{}.jobs", env.prefix))
         );
     }
-    let flags = std::process::Command::new("rabbitmqctl")
-        .args([
-            "-q",
-            "list_feature_flags",
-            "name",
-            "state",
-            "--formatter",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let flags: Vec<serde_json::Value> = serde_json::from_slice(&flags.stdout).unwrap();
+    let flags = rabbitmqctl(&[
+        "-q",
+        "list_feature_flags",
+        "name",
+        "state",
+        "--formatter",
+        "json",
+    ])
+    .unwrap();
+    let flags: Vec<serde_json::Value> = serde_json::from_str(&flags).unwrap();
     assert!(
         flags
             .iter()

@@ -3,7 +3,6 @@
 //! `--start-after` key resumes it without missing an object.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
@@ -54,9 +53,7 @@ fn enqueue(env: &TestEnv, extra: &[&str]) -> std::process::Output {
 }
 
 fn rabbitmqctl(args: &[&str]) -> String {
-    let out = Command::new("rabbitmqctl").args(args).output().unwrap();
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    ocr_tests::rabbitmqctl(args).unwrap()
 }
 
 // Multi-threaded: the blocking `Command::output` calls must not starve the in-process servers.

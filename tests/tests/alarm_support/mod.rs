@@ -62,15 +62,7 @@ impl Drop for MemoryAlarm {
 }
 
 fn eval(expr: &str) -> anyhow::Result<()> {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "eval", expr])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rabbitmqctl eval failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    ocr_tests::rabbitmqctl(&["-q", "eval", expr]).map(drop)
 }
 
 /// `POST` an emulator admin action (`hold`, `release`).
