@@ -25,6 +25,13 @@ pub struct Job {
     /// Optional object version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// The object's ETag as the producer saw it (a backfill's listing, a notification). With
+    /// it, a stored result for this content is found in one S3 request, without a HEAD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Call OCR even when the result store already holds a result for this content.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_ocr: bool,
     /// Document type; only `passport` is supported.
     #[serde(default = "default_document_type")]
     pub document_type: String,
@@ -118,6 +125,11 @@ impl Job {
             && (v.is_empty() || v.len() > 1024 || v.chars().any(char::is_control))
         {
             return field("version_id", "must be a non-empty printable string");
+        }
+        if let Some(e) = &self.etag
+            && (e.trim_matches('"').is_empty() || e.len() > 1024 || e.chars().any(char::is_control))
+        {
+            return field("etag", "must be a non-empty printable string");
         }
         if self.document_type != PASSPORT {
             return field("document_type", "only `passport` is supported");

@@ -101,6 +101,7 @@ pub fn job_from_notification(v: Value) -> Result<Job, InvalidJob> {
         .or(version_id.as_deref())
         .or(object.sequencer.as_deref());
     let job_id = object_job_id(&bucket, &key, id_tag);
+    let etag = etag.filter(|e| !e.is_empty());
     let mut metadata = Map::new();
     metadata.insert(
         "s3_event".into(),
@@ -117,6 +118,8 @@ pub fn job_from_notification(v: Value) -> Result<Job, InvalidJob> {
         bucket,
         key,
         version_id,
+        etag,
+        force_ocr: false,
         document_type: PASSPORT.to_string(),
         metadata: Some(metadata),
     })

@@ -79,7 +79,15 @@ pub async fn enqueue_prefix(
                     break;
                 }
                 let job_id = object_job_id(bucket, key, obj.e_tag());
-                let body = serde_json::json!({ "job_id": job_id, "bucket": bucket, "key": key });
+                let mut body =
+                    serde_json::json!({ "job_id": job_id, "bucket": bucket, "key": key });
+                if let Some(etag) = obj
+                    .e_tag()
+                    .map(|e| e.trim_matches('"'))
+                    .filter(|e| !e.is_empty())
+                {
+                    body["etag"] = etag.into();
+                }
                 jobs.push((job_id, key.to_string(), serde_json::to_vec(&body)?));
             }
             let results: Vec<_> = futures::stream::iter(jobs.iter())

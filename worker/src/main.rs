@@ -221,6 +221,8 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
             bucket: "local".into(),
             key: target.to_string(),
             version_id: None,
+            etag: None,
+            force_ocr: false,
             document_type: "passport".into(),
             metadata: None,
         };
