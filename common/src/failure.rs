@@ -25,6 +25,8 @@ pub enum ErrorKind {
     ObjectNotFound,
     /// The object store refused access.
     AccessDenied,
+    /// The object is in an archive storage class and not restored (`InvalidObjectState`).
+    ObjectArchived,
     /// The object is larger than the configured maximum.
     ImageTooLarge,
     /// Not a JPEG/PNG/single-page PDF/TIFF, or a multi-page document.
@@ -56,11 +58,12 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, in declaration order (held complete by `is_dead_letter`'s exhaustive match
     /// and a test).
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::InvalidJob,
         ErrorKind::BucketNotAllowed,
         ErrorKind::ObjectNotFound,
         ErrorKind::AccessDenied,
+        ErrorKind::ObjectArchived,
         ErrorKind::ImageTooLarge,
         ErrorKind::UnsupportedFormat,
         ErrorKind::CorruptImage,
@@ -84,6 +87,7 @@ impl ErrorKind {
             | ErrorKind::BucketNotAllowed
             | ErrorKind::ObjectNotFound
             | ErrorKind::AccessDenied
+            | ErrorKind::ObjectArchived
             | ErrorKind::ImageTooLarge
             | ErrorKind::UnsupportedFormat
             | ErrorKind::CorruptImage
@@ -107,6 +111,7 @@ impl ErrorKind {
             ErrorKind::BucketNotAllowed => "bucket_not_allowed",
             ErrorKind::ObjectNotFound => "object_not_found",
             ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::ObjectArchived => "object_archived",
             ErrorKind::ImageTooLarge => "image_too_large",
             ErrorKind::UnsupportedFormat => "unsupported_format",
             ErrorKind::CorruptImage => "corrupt_image",
@@ -190,6 +195,15 @@ pub enum JobError {
         /// The bucket that refused.
         bucket: String,
         /// The key asked for.
+        key: String,
+    },
+    /// The object is archived (GLACIER, DEEP_ARCHIVE, an archive tier) and not restored: a
+    /// GET is refused with `InvalidObjectState` until someone restores it.
+    #[error("s3://{bucket}/{key} is archived and not restored")]
+    ObjectArchived {
+        /// The bucket.
+        bucket: String,
+        /// The key.
         key: String,
     },
     /// Object larger than allowed.
@@ -411,6 +425,7 @@ impl JobError {
             JobError::BucketNotAllowed { .. } => DeadLetter(ErrorKind::BucketNotAllowed),
             JobError::ObjectNotFound { .. } => DeadLetter(ErrorKind::ObjectNotFound),
             JobError::AccessDenied { .. } => DeadLetter(ErrorKind::AccessDenied),
+            JobError::ObjectArchived { .. } => DeadLetter(ErrorKind::ObjectArchived),
             JobError::ImageTooLarge { .. } => DeadLetter(ErrorKind::ImageTooLarge),
             JobError::Format(FormatError::Truncated(_)) => DeadLetter(ErrorKind::CorruptImage),
             JobError::Format(_) => DeadLetter(ErrorKind::UnsupportedFormat),

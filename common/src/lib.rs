@@ -12,6 +12,7 @@
 //! - [`clova`]: typed model of the CLOVA OCR ID-card response and error bodies.
 //! - [`country`]: country name → ICAO code table for cross-checking the visual zone.
 //! - [`normalize`]: CLOVA `pp` result → normalized passport record with checks and warnings.
+//! - [`result_entry`]: the result store's entry for one image, and its key.
 
 pub mod clova;
 pub mod country;
@@ -21,5 +22,6 @@ pub mod job;
 pub mod message;
 pub mod mrz;
 pub mod normalize;
+pub mod result_entry;
 pub mod retry;
 pub mod s3_event;

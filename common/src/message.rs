@@ -12,8 +12,8 @@ use crate::format::ImageFormat;
 use crate::job::Job;
 use crate::normalize::Normalized;
 
-/// Version of `schemas/result.schema.json` (2: MRZ repair grades, issue 11).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version of `schemas/result.schema.json` (2: MRZ repair grades; 3: `reused`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Version of `schemas/dead-letter.schema.json` (unchanged by the result schema's version 2).
 pub const DEAD_LETTER_SCHEMA_VERSION: u32 = 1;
@@ -64,6 +64,10 @@ pub struct ResultMessage {
     pub ocr: OcrInfo,
     /// Paid OCR calls made for this job, including this one.
     pub attempts: u32,
+    /// Built from a stored answer for the same content (the result store), with no OCR call:
+    /// `ocr` then describes the call that was paid for earlier.
+    #[serde(default)]
+    pub reused: bool,
     /// The job's metadata, untouched.
     pub metadata: Option<Map<String, Value>>,
     /// When the worker finished.

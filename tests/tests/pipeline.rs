@@ -70,7 +70,7 @@ async fn happy_path(mode: RequestMode) {
         let id = r.body["job_id"].as_str().unwrap();
         assert_eq!(r.message_id.as_deref(), Some(id));
         assert_eq!(r.body["attempts"], json!(1));
-        assert_eq!(r.body["schema_version"], json!(2));
+        assert_eq!(r.body["schema_version"], json!(3));
         match id {
             "job-png" => {
                 assert_matches_truth(&r.body, &png_truth);
@@ -152,8 +152,10 @@ async fn every_dead_letter_kind() {
             b
         }),
         ("forbidden/x.png", passport_png(&Truth::synthetic(10))),
+        ("glacier/x.png", passport_png(&Truth::synthetic(11))),
     ];
     env.s3.faults().set_deny_prefix(Some("forbidden/"));
+    env.s3.faults().set_archived_prefix(Some("glacier/"));
     for (key, bytes) in objects.drain(..) {
         env.put(BUCKET, key, bytes).await.unwrap();
     }
@@ -189,6 +191,10 @@ async fn every_dead_letter_kind() {
         (
             "dl-denied".into(),
             json!({"job_id":"dl-denied","bucket":BUCKET,"key":"forbidden/x.png"}),
+        ),
+        (
+            "dl-archived".into(),
+            json!({"job_id":"dl-archived","bucket":BUCKET,"key":"glacier/x.png"}),
         ),
         (
             "dl-missing".into(),
@@ -242,6 +248,7 @@ async fn every_dead_letter_kind() {
         ("dl-huge", "image_too_large"),
         ("dl-big", "ocr_rejected"),
         ("dl-denied", "access_denied"),
+        ("dl-archived", "object_archived"),
         ("dl-missing", "object_not_found"),
         ("dl-bucket", "bucket_not_allowed"),
         ("dl-badkey", "invalid_job"),

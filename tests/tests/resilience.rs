@@ -142,6 +142,72 @@ async fn sigkill_mid_batch_loses_nothing() {
     env.cleanup().await;
 }
 
+/// With a result store, SIGKILLs cost at most the calls in flight at each kill, and running
+/// every image again costs nothing (issue 13's "never pay twice").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_a_result_store_pays_once_per_image_and_a_rerun_pays_nothing() {
+    let images = scale(300);
+    let env = env_with_images(images).await;
+    env.create_bucket("ocr-store").await.unwrap();
+    let concurrency = 8usize; // the harness's CLOVA_OCR_MAX_CONCURRENCY
+    let extra = [
+        ("OCR_PREFETCH", "16".to_string()),
+        ("OCR_RESULTS_BUCKET", "ocr-store".to_string()),
+    ];
+    let mut first = Some(env.spawn_worker_process(&extra).await.unwrap());
+    let collector = env.collector().await.unwrap();
+    let ids = publish_jobs(&env, "paid", images, images).await;
+    let kills = 3;
+    for k in 0..kills {
+        let w = match first.take() {
+            Some(w) => w,
+            None => env.spawn_worker_process(&extra).await.unwrap(),
+        };
+        let target = (k + 1) * images / (kills + 1);
+        collector
+            .wait_until(Duration::from_secs(120), |c| c.len() >= target)
+            .await
+            .unwrap();
+        w.kill9().await.unwrap();
+    }
+    let w = env.spawn_worker_process(&extra).await.unwrap();
+    collector
+        .wait_until(Duration::from_secs(180), |c| c.distinct() >= images)
+        .await
+        .unwrap();
+    let paid = emulator_stats(&env).await.unwrap();
+    let (_, kinds) = check_exactly_once(&ids, &collector.snapshot());
+    assert!(kinds.values().all(|k| k == "result"));
+    let extra_calls = paid.billed_total as usize - images;
+    assert!(
+        extra_calls <= kills * concurrency,
+        "{extra_calls} extra calls for {kills} kills of at most {concurrency} calls in flight"
+    );
+    // The same images again, under new job ids: every result comes from the store.
+    let rerun = publish_jobs(&env, "rerun", images, images).await;
+    collector
+        .wait_until(Duration::from_secs(180), |c| c.distinct() >= 2 * images)
+        .await
+        .unwrap();
+    w.terminate().await.unwrap();
+    let after = emulator_stats(&env).await.unwrap();
+    assert_eq!(
+        after.billed_total, paid.billed_total,
+        "the rerun paid for nothing"
+    );
+    let got = collector.snapshot();
+    let by_id = by_message_id(&got);
+    for id in &rerun {
+        let outs = &by_id[id];
+        assert!(outs.iter().all(|o| o.body["reused"] == json!(true)), "{id}");
+    }
+    eprintln!(
+        "result store: {images} images, {kills} kills, {} billed ({extra_calls} extra), rerun 0",
+        paid.billed_total
+    );
+    env.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_closing_connections_loses_nothing() {
     let env = env_with_images(16).await;

@@ -14,6 +14,7 @@ use crate::limiter::OcrLimiter;
 use crate::metrics::Metrics;
 use crate::ocr::ClovaClient;
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::result_store::ResultStore;
 use crate::storage::{ObjectStore, S3Store};
 
 /// How long leaving the presence exchange, and stopping the health server, may take at exit.
@@ -31,6 +32,7 @@ pub struct Application {
 pub fn pipeline<S: ObjectStore>(
     settings: &Settings,
     store: S,
+    results: Option<ResultStore>,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Pipeline<S, ClovaClient>> {
     let o = &settings.ocr;
@@ -51,7 +53,25 @@ pub fn pipeline<S: ObjectStore>(
         limiter,
         metrics,
         config: PipelineConfig::from(settings),
+        results,
     })
+}
+
+/// The result store the settings ask for, on `store`'s S3 client. Warns when it may share a
+/// bucket with the images (its own notifications are then ignored by prefix, see
+/// `docs/result-store.md`).
+pub fn result_store(settings: &Settings, store: &S3Store) -> Option<ResultStore> {
+    let rs = settings.s3.results.clone()?;
+    let inputs = &settings.s3.allowed_buckets;
+    if inputs.is_empty() || inputs.contains(&rs.bucket) {
+        tracing::warn!(
+            results_bucket = %rs.bucket,
+            "the result store's bucket may also hold input images: bucket notifications for \
+             keys under its prefixes are ignored; give the store a bucket of its own, or \
+             notify only on the image prefixes"
+        );
+    }
+    Some(ResultStore::new(store.client().clone(), rs))
 }
 
 impl Application {
@@ -65,7 +85,8 @@ impl Application {
     pub async fn build_with(settings: Settings, store: S3Store) -> anyhow::Result<Self> {
         settings.require_ocr()?;
         let metrics = Arc::new(Metrics::new());
-        let pipeline = pipeline(&settings, store, metrics.clone())?;
+        let results = result_store(&settings, &store);
+        let pipeline = pipeline(&settings, store, results, metrics.clone())?;
         let listen = settings.http.listen;
         let http_listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -7,6 +7,7 @@
 //! - [`pipeline`]: one job: allow-list → fetch → format check → OCR with retries → normalize.
 //! - [`amqp`]: connecting, topology, confirmed mandatory publishing.
 //! - [`storage`]: the S3 edge ([`storage::ObjectStore`]).
+//! - [`result_store`]: results and dead letters kept in S3; the lookup that reuses a paid answer.
 //! - [`ocr`]: the CLOVA edge ([`ocr::OcrApi`]).
 //! - [`limiter`]: calls-per-second and simultaneous-call limits, adaptive on 0025.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`, the status page `/`.
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod ocr;
 pub mod pipeline;
 pub mod presence;
+pub mod result_store;
 pub mod status;
 pub mod storage;
 pub mod summary;

@@ -211,7 +211,8 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
             usize::MAX,
         )?;
         let store = S3Store::from_settings(&settings.s3).await;
-        let pipeline = app::pipeline(&settings, store, metrics)?;
+        let results = app::result_store(&settings, &store);
+        let pipeline = app::pipeline(&settings, store, results, metrics)?;
         pipeline.process(&job, &attempts).await
     } else {
         // A local path is no valid S3 key (it may start with `/`), so this job is built, not
@@ -226,7 +227,7 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
             document_type: "passport".into(),
             metadata: None,
         };
-        let pipeline = app::pipeline(&settings, LocalFiles, metrics)?;
+        let pipeline = app::pipeline(&settings, LocalFiles, None, metrics)?;
         pipeline.process(&job, &attempts).await
     };
     // The policy's verdict, as a delivery would get it (a transient error past the paid

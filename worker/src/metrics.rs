@@ -49,6 +49,22 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+/// Labels of a result-store request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabel {
+    /// One of [`STORE_OPS`].
+    pub op: String,
+    /// `hit`, `miss`, `unreadable` (lookups), `ok` (writes), `error`.
+    pub result: String,
+}
+
+/// Result-store operations, and the results each can have.
+pub const STORE_OPS: [(&str, &[&str]); 3] = [
+    ("lookup", &["hit", "miss", "unreadable", "error"]),
+    ("write_result", &["ok", "error"]),
+    ("write_dead_letter", &["ok", "error"]),
+];
+
 /// Labels of a queue figure: the configured queue name and its role.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
@@ -201,6 +217,10 @@ pub struct Metrics {
     pub job_duration: Family<OutcomeLabel, Histogram, Buckets>,
     /// Time a job waited in the broker before its delivery started, seconds.
     pub queued: Histogram,
+    /// Result-store requests, by operation and result.
+    pub result_store: Family<StoreLabel, Counter>,
+    /// Results built from a stored answer, with no OCR call.
+    pub results_reused: Counter,
     /// Jobs being processed now.
     pub in_flight: Gauge,
     /// OCR calls in flight now.
@@ -261,6 +281,8 @@ impl Metrics {
             publish_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
             job_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
             queued: queued_buckets(),
+            result_store: Family::default(),
+            results_reused: Counter::default(),
             in_flight: Gauge::default(),
             ocr_in_flight: Gauge::default(),
             ocr_limit: Gauge::default(),
@@ -399,6 +421,16 @@ impl Metrics {
             m.queue_consumers.clone(),
         );
         registry.register(
+            "result_store_requests",
+            "Result-store requests, by operation (lookup, write_result, write_dead_letter) and result",
+            m.result_store.clone(),
+        );
+        registry.register(
+            "results_reused",
+            "Results built from a stored answer for the same content, with no OCR call",
+            m.results_reused.clone(),
+        );
+        registry.register(
             "queue_poll_errors",
             "Failed reads of queue depths from the broker",
             m.queue_poll_errors.clone(),
@@ -438,6 +470,24 @@ impl Metrics {
                 .publish_duration
                 .get_or_create(&RouteLabel { route: r.into() });
         }
+        for (op, results) in STORE_OPS {
+            for r in results {
+                let _ = self.result_store.get_or_create(&StoreLabel {
+                    op: op.into(),
+                    result: (*r).into(),
+                });
+            }
+        }
+    }
+
+    /// Count one result-store request (`op` from [`STORE_OPS`], `result` one of its results).
+    pub fn store_request(&self, op: &'static str, result: &'static str) {
+        self.result_store
+            .get_or_create(&StoreLabel {
+                op: op.into(),
+                result: result.into(),
+            })
+            .inc();
     }
 
     /// Start reporting `queues` (at 0 until the first broker read).

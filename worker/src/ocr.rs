@@ -39,6 +39,8 @@ pub struct OcrImage {
 pub struct OcrReply {
     /// Parsed body.
     pub response: OcrResponse,
+    /// The body's JSON tree, as received (what the result store keeps).
+    pub raw: serde_json::Value,
     /// The `requestId` we sent.
     pub request_id: String,
     /// Wall time of the call.
@@ -176,10 +178,11 @@ impl OcrApi for ClovaClient {
         let headers = resp.headers().clone();
         if status.is_success() {
             let body = read_capped(resp, MAX_RESPONSE_BYTES).await?;
-            let response =
-                clova::parse_response(&body).map_err(|e| JobError::BadResponse(e.to_string()))?;
+            let (response, raw) = clova::parse_response_tree(&body)
+                .map_err(|e| JobError::BadResponse(e.to_string()))?;
             return Ok(OcrReply {
                 response,
+                raw,
                 request_id,
                 duration: started.elapsed(),
             });

@@ -8,18 +8,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use ocr_common::clova::{DocumentKind, InferResult};
+use ocr_common::clova::{self, DocumentKind, InferResult};
 use ocr_common::failure::{Disposition, JobError};
 use ocr_common::format;
 use ocr_common::job::Job;
 use ocr_common::message::{OcrInfo, ResultMessage, SCHEMA_VERSION, Source};
-use ocr_common::normalize::normalize;
+use ocr_common::normalize::{NORMALIZER_VERSION, normalize};
+use ocr_common::result_entry::{ContentTag, ENTRY_VERSION, ResultEntry};
 use ocr_common::retry::RetryPolicy;
 
 use crate::config::Settings;
 use crate::limiter::OcrLimiter;
 use crate::metrics::Metrics;
 use crate::ocr::{OcrApi, OcrImage, OcrReply};
+use crate::result_store::{Lookup, ResultStore};
 use crate::storage::ObjectStore;
 
 /// The knobs the pipeline needs, taken from [`Settings`].
@@ -67,6 +69,8 @@ pub struct Pipeline<S, O> {
     pub metrics: Arc<Metrics>,
     /// Limits, retries and backoff.
     pub config: PipelineConfig,
+    /// Where paid answers are kept and looked up (none: every job calls OCR).
+    pub results: Option<ResultStore>,
 }
 
 /// An image in memory with what we know of its origin.
@@ -94,16 +98,53 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 bucket: job.bucket.clone(),
             });
         }
-        let result = async {
+        let result: Result<ResultMessage, JobError> = async {
+            // A stored answer for this content first: at most a HEAD (when the job does not
+            // say which content it means) and one GET, before any byte of the image is read.
+            let reusing = self
+                .results
+                .as_ref()
+                .filter(|s| s.settings().reuse && !job.force_ocr);
+            let mut looked_up = None;
+            if let Some(store) = reusing {
+                let tag = match ContentTag::for_job(job, None) {
+                    Some(tag) => Some(tag),
+                    None => ContentTag::for_job(
+                        job,
+                        self.store.etag(&job.bucket, &job.key).await.as_deref(),
+                    ),
+                };
+                if let Some(tag) = tag {
+                    if let Some(reused) = self.reuse(store, job, &tag, attempts).await? {
+                        return Ok(reused);
+                    }
+                    looked_up = Some(tag);
+                }
+            }
             let loaded = self.load(job).await?;
-            let reply = self.recognize(&loaded.image, attempts).await?;
-            build_result(
+            let tag = ContentTag::for_job(job, loaded.source.etag.as_deref());
+            // The object changed since the job was written: the bytes in hand may still have
+            // an answer (one more GET, never more than two lookups).
+            if let (Some(store), Some(tag)) = (reusing, &tag)
+                && looked_up.as_ref() != Some(tag)
+                && let Some(reused) = self.reuse(store, job, tag, attempts).await?
+            {
+                return Ok(reused);
+            }
+            let mut reply = self.recognize(&loaded.image, attempts).await?;
+            let raw = std::mem::take(&mut reply.raw);
+            let now = chrono::Utc::now();
+            let result = build_result(
                 reply,
                 loaded.source,
                 job,
                 attempts.load(Ordering::Acquire),
-                chrono::Utc::now(),
-            )
+                now,
+            )?;
+            if let (Some(store), Some(tag)) = (&self.results, &tag) {
+                self.keep(store, job, tag, &result, raw, now).await?;
+            }
+            Ok(result)
         }
         .await;
         if let Err(e) = &result {
@@ -155,6 +196,98 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 name: job.job_id.clone(),
             },
         })
+    }
+
+    /// The result for `job` from a stored answer for `tag`, normalized again with today's
+    /// normalizer, or `None` when there is no readable entry.
+    async fn reuse(
+        &self,
+        store: &ResultStore,
+        job: &Job,
+        tag: &ContentTag,
+        attempts: &AtomicU32,
+    ) -> Result<Option<ResultMessage>, JobError> {
+        let entry = match store.lookup(job, tag).await {
+            Ok(Lookup::Hit(entry)) => entry,
+            Ok(Lookup::Miss) => {
+                self.metrics.store_request("lookup", "miss");
+                return Ok(None);
+            }
+            Ok(Lookup::Unreadable) => {
+                self.metrics.store_request("lookup", "unreadable");
+                tracing::warn!(job_id = %job.job_id, "unreadable result-store entry: calling OCR again");
+                return Ok(None);
+            }
+            Err(e) => {
+                self.metrics.store_request("lookup", "error");
+                return Err(e);
+            }
+        };
+        let Ok(response) = clova::response_from_tree(&entry.clova_response) else {
+            self.metrics.store_request("lookup", "unreadable");
+            tracing::warn!(job_id = %job.job_id, "unreadable stored answer: calling OCR again");
+            return Ok(None);
+        };
+        self.metrics.store_request("lookup", "hit");
+        let reply = OcrReply {
+            response,
+            raw: serde_json::Value::Null,
+            request_id: entry.ocr.request_id.clone(),
+            duration: Duration::from_millis(entry.ocr.duration_ms),
+        };
+        let mut result = build_result(
+            reply,
+            entry.source,
+            job,
+            attempts.load(Ordering::Acquire),
+            chrono::Utc::now(),
+        )?;
+        result.reused = true;
+        self.metrics.results_reused.inc();
+        tracing::info!(job_id = %job.job_id, "stored answer reused: no OCR call");
+        Ok(Some(result))
+    }
+
+    /// Store the paid answer behind `result` (quick retries for a transient store error; a
+    /// result that cannot be stored is not published, so a retry finds no entry either).
+    async fn keep(
+        &self,
+        store: &ResultStore,
+        job: &Job,
+        tag: &ContentTag,
+        result: &ResultMessage,
+        raw: serde_json::Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), JobError> {
+        let entry = ResultEntry {
+            entry_version: ENTRY_VERSION,
+            normalizer_version: NORMALIZER_VERSION,
+            written_by: format!("ocr-worker {}", env!("CARGO_PKG_VERSION")),
+            source: result.source.clone(),
+            ocr: result.ocr.clone(),
+            clova_response: raw,
+            result: result.clone(),
+            stored_at: now,
+        };
+        let mut backoff = self.backoff();
+        let mut left = self.config.quick_retries;
+        loop {
+            match store.put_result(job, tag, &entry).await {
+                Ok(()) => {
+                    self.metrics.store_request("write_result", "ok");
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.metrics.store_request("write_result", "error");
+                    if !matches!(e, JobError::StorageTransient(_)) || left == 0 {
+                        return Err(e);
+                    }
+                    left -= 1;
+                    tracing::debug!(job_id = %job.job_id, error_kind = %e.kind(), "result store retry");
+                    tokio::time::sleep(backoff.next().unwrap_or(self.config.retry_max)).await;
+                }
+            }
+        }
     }
 
     fn backoff(&self) -> impl Iterator<Item = Duration> {
@@ -316,6 +449,7 @@ pub fn build_result(
             duration_ms: reply.duration.as_millis() as u64,
         },
         attempts,
+        reused: false,
         metadata: job.metadata.clone(),
         completed_at: now,
     })

@@ -36,6 +36,13 @@ pub trait ObjectStore: Send + Sync + 'static {
         version_id: Option<&str>,
         max_bytes: u64,
     ) -> impl Future<Output = Result<FetchedObject, JobError>> + Send;
+
+    /// The ETag of `bucket/key` without reading it, when the store can tell (one HEAD).
+    /// `None` on any failure: the caller then fetches, and that GET classifies the error.
+    fn etag(&self, bucket: &str, key: &str) -> impl Future<Output = Option<String>> + Send {
+        let _ = (bucket, key);
+        async { None }
+    }
 }
 
 /// [`ObjectStore`] over `aws-sdk-s3`.
@@ -103,6 +110,11 @@ fn classify(err: SdkError<GetObjectError>, bucket: &str, key: &str) -> JobError 
             let code = se.err().code().unwrap_or_default().to_string();
             match (status, code.as_str()) {
                 (_, "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion") | (404, _) => not_found(),
+                // Archived and not restored: its own kind, not a refusal of access.
+                (_, "InvalidObjectState") => JobError::ObjectArchived {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                },
                 (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") => JobError::StorageConfig(
                     format!("S3 refused our credentials ({code}); check AWS_* settings"),
                 ),
@@ -134,6 +146,18 @@ fn classify(err: SdkError<GetObjectError>, bucket: &str, key: &str) -> JobError 
 }
 
 impl ObjectStore for S3Store {
+    async fn etag(&self, bucket: &str, key: &str) -> Option<String> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        out.e_tag().map(str::to_string)
+    }
+
     async fn fetch(
         &self,
         bucket: &str,

@@ -345,6 +345,19 @@ pub fn parse_response(body: &[u8]) -> Result<OcrResponse, ResponseError> {
     lenient::response(&value)
 }
 
+/// [`parse_response`], also handing back the JSON tree the answer was read from (what the
+/// result store keeps), without parsing twice.
+pub fn parse_response_tree(body: &[u8]) -> Result<(OcrResponse, Value), ResponseError> {
+    let value = parse_json(body)?;
+    Ok((lenient::response(&value)?, value))
+}
+
+/// Read an answer from a JSON tree kept earlier (a stored entry's `clova_response`), under
+/// the same lenient rules as [`parse_response`].
+pub fn response_from_tree(value: &Value) -> Result<OcrResponse, ResponseError> {
+    lenient::response(value)
+}
+
 /// Parse bytes into a JSON tree, classifying failures.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseError> {
     if body.len() > MAX_BODY_BYTES {

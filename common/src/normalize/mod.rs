@@ -339,6 +339,10 @@ fn clean_value<T: Clone>(p: &Picked<'_, T>) -> Option<T> {
         .flatten()
 }
 
+/// Version of what [`normalize`] makes of an answer. Bump it with any change to its output;
+/// result-store entries record it (a reused entry is normalized again whatever it says).
+pub const NORMALIZER_VERSION: u32 = 1;
+
 /// Normalize a `pp` section. `is_confident` is the service's flag; `today` the processing date.
 pub fn normalize(pp: &PassportFields, is_confident: Option<bool>, today: NaiveDate) -> Normalized {
     let mut out = Out::default();

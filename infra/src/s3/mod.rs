@@ -46,6 +46,22 @@ impl S3Access for Policy {
         {
             return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
         }
+        let archived = self
+            .faults
+            .archived_prefix
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let (Some(prefix), S3Path::Object { key, .. }) = (archived, cx.s3_path())
+            && cx.s3_op().name() == "GetObject"
+            && key.starts_with(prefix.as_str())
+        {
+            // What S3 answers for a GLACIER or DEEP_ARCHIVE object that is not restored.
+            return Err(s3s::s3_error!(
+                InvalidObjectState,
+                "The operation is not valid for the object's storage class"
+            ));
+        }
         Ok(())
     }
 }
@@ -71,6 +87,7 @@ pub struct S3Config {
 pub struct S3Faults {
     delay_ms: Arc<AtomicU64>,
     deny_prefix: Arc<RwLock<Option<String>>>,
+    archived_prefix: Arc<RwLock<Option<String>>>,
 }
 
 impl S3Faults {
@@ -78,6 +95,16 @@ impl S3Faults {
     /// would); `None` lifts it.
     pub fn set_deny_prefix(&self, prefix: Option<&str>) {
         *self.deny_prefix.write().unwrap_or_else(|p| p.into_inner()) = prefix.map(str::to_string);
+    }
+
+    /// Answer `GetObject` for keys under `prefix` with 403 `InvalidObjectState`, as S3 does
+    /// for an archived object that is not restored (the server itself refuses archive storage
+    /// classes on PUT); `None` lifts it.
+    pub fn set_archived_prefix(&self, prefix: Option<&str>) {
+        *self
+            .archived_prefix
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = prefix.map(str::to_string);
     }
 
     /// Delay every request by `delay` before serving it.

@@ -120,6 +120,27 @@ pub struct SettingsArgs {
     #[arg(long, env = "OCR_S3_FORCE_PATH_STYLE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_force_path_style: Option<bool>,
+    /// Bucket of the result store: results and dead letters are written there as JSON before
+    /// they are published, and a stored result is reused for the same content
+    #[arg(long, env = "OCR_RESULTS_BUCKET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results_bucket: Option<String>,
+    /// Key prefix of stored results
+    #[arg(long, env = "OCR_RESULTS_PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results_prefix: Option<String>,
+    /// Key prefix of stored dead letters
+    #[arg(long, env = "OCR_RESULTS_DEAD_LETTER_PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results_dead_letter_prefix: Option<String>,
+    /// Server-side encryption of stored entries: AES256, aws:kms or aws:kms:<key-id>
+    #[arg(long, env = "OCR_RESULTS_SSE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results_sse: Option<String>,
+    /// Reuse a stored result for the same content instead of a new OCR call (false: always call)
+    #[arg(long, env = "OCR_REUSE_RESULTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reuse_results: Option<bool>,
     /// OCR request body mode
     #[arg(long, env = "OCR_REQUEST_MODE", value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -117,6 +117,16 @@ pub struct RawSettings {
     pub allowed_buckets: Vec<String>,
     /// Use path-style S3 addressing (default: when a custom endpoint is configured).
     pub s3_force_path_style: Option<bool>,
+    /// Bucket of the result store (none: results are only published).
+    pub results_bucket: Option<String>,
+    /// Key prefix of stored results in `results_bucket`.
+    pub results_prefix: String,
+    /// Key prefix of stored dead letters in `results_bucket`.
+    pub results_dead_letter_prefix: String,
+    /// Server-side encryption of stored entries: `AES256`, `aws:kms` or `aws:kms:<key-id>`.
+    pub results_sse: Option<String>,
+    /// Reuse a stored result for the same content instead of paying for a new OCR call.
+    pub reuse_results: bool,
 
     /// OCR request body mode.
     pub request_mode: RequestMode,
@@ -173,6 +183,11 @@ impl Default for RawSettings {
             max_image_bytes: 50 * 1024 * 1024,
             allowed_buckets: Vec::new(),
             s3_force_path_style: None,
+            results_bucket: None,
+            results_prefix: "ocr-results/".into(),
+            results_dead_letter_prefix: "ocr-dead-letters/".into(),
+            results_sse: None,
+            reuse_results: true,
             request_mode: RequestMode::Multipart,
             call_timeout_secs: 30.0,
             connect_timeout_secs: 5.0,
@@ -309,6 +324,7 @@ impl RawSettings {
             );
         }
         self.retry_delays().map_err(ConfigError)?;
+        self.result_store().map_err(ConfigError)?;
         // Names derived from the work queue (`.delay.<stage>`, `.poison`, `.presence`) must
         // stay within AMQP's 255-byte short strings.
         if self.jobs_queue.is_empty() || self.jobs_queue.len() > 200 {
@@ -358,6 +374,61 @@ impl RawSettings {
                     Ok(v)
                 }
             })
+    }
+
+    /// The result store's settings, checked: `None` without `results_bucket`.
+    pub fn result_store(&self) -> Result<Option<ResultStoreSettings>, String> {
+        let Some(bucket) = self.results_bucket.as_deref().filter(|b| !b.is_empty()) else {
+            return Ok(None);
+        };
+        if bucket.len() < 3 || bucket.len() > 63 {
+            return Err("OCR_RESULTS_BUCKET (results_bucket) must be a bucket name".into());
+        }
+        let (r, d) = (&self.results_prefix, &self.results_dead_letter_prefix);
+        for (name, p) in [
+            ("OCR_RESULTS_PREFIX (results_prefix)", r),
+            (
+                "OCR_RESULTS_DEAD_LETTER_PREFIX (results_dead_letter_prefix)",
+                d,
+            ),
+        ] {
+            // An empty prefix would put entries among the images: their notifications could
+            // not be told from uploads.
+            if p.is_empty() || p.starts_with('/') || p.len() > 200 {
+                return Err(format!(
+                    "{name} must be 1 to 200 characters, not starting with `/`"
+                ));
+            }
+        }
+        if r.starts_with(d.as_str()) || d.starts_with(r.as_str()) {
+            return Err(
+                "OCR_RESULTS_PREFIX and OCR_RESULTS_DEAD_LETTER_PREFIX must not contain each other"
+                    .into(),
+            );
+        }
+        let sse = match self.results_sse.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("AES256") => Some(Sse::Aes256),
+            Some("aws:kms") => Some(Sse::Kms { key_id: None }),
+            Some(s) => match s.strip_prefix("aws:kms:") {
+                Some(key) if !key.is_empty() => Some(Sse::Kms {
+                    key_id: Some(key.to_string()),
+                }),
+                _ => {
+                    return Err(
+                        "OCR_RESULTS_SSE (results_sse) must be AES256, aws:kms or aws:kms:<key-id>"
+                            .into(),
+                    );
+                }
+            },
+        };
+        Ok(Some(ResultStoreSettings {
+            bucket: bucket.to_string(),
+            results_prefix: r.clone(),
+            dead_letter_prefix: d.clone(),
+            sse,
+            reuse: self.reuse_results,
+        }))
     }
 
     /// The presence exchange actually used: configured, or `<jobs_queue>.presence`.
@@ -476,6 +547,35 @@ pub struct S3Settings {
     pub force_path_style: Option<bool>,
     /// Connect timeout (the same setting as the OCR client's).
     pub connect_timeout: Duration,
+    /// The result store, when `results_bucket` is set.
+    pub results: Option<ResultStoreSettings>,
+}
+
+/// Where results and dead letters are kept in S3, and whether stored results are reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultStoreSettings {
+    /// The bucket.
+    pub bucket: String,
+    /// Key prefix of results.
+    pub results_prefix: String,
+    /// Key prefix of dead letters.
+    pub dead_letter_prefix: String,
+    /// Server-side encryption asked for on every write.
+    pub sse: Option<Sse>,
+    /// Look for a stored result before paying for an OCR call.
+    pub reuse: bool,
+}
+
+/// Server-side encryption of stored entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sse {
+    /// SSE-S3 (`AES256`).
+    Aes256,
+    /// SSE-KMS, with the bucket's default key or the one named.
+    Kms {
+        /// A KMS key id or ARN.
+        key_id: Option<String>,
+    },
 }
 
 /// The health, readiness and metrics server.
@@ -498,6 +598,7 @@ impl TryFrom<RawSettings> for Settings {
         let delays = raw.retry_delays().map_err(ConfigError)?;
         let connect_timeout = secs(raw.connect_timeout_secs);
         let presence_exchange = raw.effective_presence_exchange();
+        let results = raw.result_store().map_err(ConfigError)?;
         let settings = Settings {
             broker: BrokerSettings {
                 amqp_url: raw.amqp_url,
@@ -544,6 +645,7 @@ impl TryFrom<RawSettings> for Settings {
                 allowed_buckets: raw.allowed_buckets,
                 force_path_style: raw.s3_force_path_style,
                 connect_timeout,
+                results,
             },
             http: HttpSettings {
                 listen: raw.http_listen,
@@ -602,6 +704,8 @@ pub fn default_display() -> Vec<(&'static str, String)> {
         ("delay_queue_type", "the work queue's type"),
         ("allowed_buckets", "any"),
         ("s3_force_path_style", "true when an endpoint URL is set"),
+        ("results_bucket", "none (results are only published)"),
+        ("results_sse", "none (the bucket's default)"),
     ];
     let value = serde_json::to_value(RawSettings::default()).expect("defaults serialise");
     let serde_json::Value::Object(map) = value else {
@@ -652,6 +756,11 @@ pub const KEYS: &[&str] = &[
     "max_image_bytes",
     "allowed_buckets",
     "s3_force_path_style",
+    "results_bucket",
+    "results_prefix",
+    "results_dead_letter_prefix",
+    "results_sse",
+    "reuse_results",
     "request_mode",
     "call_timeout_secs",
     "connect_timeout_secs",

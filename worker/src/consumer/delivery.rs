@@ -22,6 +22,8 @@ struct Attempted {
     job_id: Option<String>,
     /// The outcome's `message_id`: consumers deduplicate on it.
     message_id: String,
+    /// The job, when it parsed (where its dead letter is stored).
+    job: Option<Job>,
     decision: Decision<Vec<u8>>,
 }
 
@@ -66,6 +68,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                         .clone()
                         .unwrap_or_else(|| message_id_of(delivery, None)),
                     job_id: salvaged,
+                    job: None,
                     decision: Decision::DeadLetter {
                         error: JobError::InvalidJob(invalid),
                         attempts: 0,
@@ -91,7 +94,8 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let attempts = attempts.load(Ordering::Acquire);
         Attempted {
             message_id: message_id_of(delivery, Some(&job)),
-            job_id: Some(job.job_id),
+            job_id: Some(job.job_id.clone()),
+            job: Some(job),
             decision: retry::decide(body, attempts, retries, &self.settings.retry.policy),
         }
     }
@@ -137,10 +141,31 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         }
     }
 
+    /// Store a copy of a dead letter before it is published. Best effort: the published dead
+    /// letter is the record that counts (`ocr-worker dlq`), so a store failure is counted and
+    /// logged, and the dead letter still goes out.
+    async fn keep_dead_letter(&self, job: Option<&Job>, message_id: &str, body: &[u8]) {
+        let Some(store) = &self.pipeline.results else {
+            return;
+        };
+        match store.put_dead_letter(job, message_id, body.to_vec()).await {
+            Ok(()) => self.metrics.store_request("write_dead_letter", "ok"),
+            Err(e) => {
+                self.metrics.store_request("write_dead_letter", "error");
+                tracing::warn!(
+                    message_id = ?message_id,
+                    error_kind = %e.kind(),
+                    "dead letter not stored in the result store; publishing it anyway"
+                );
+            }
+        }
+    }
+
     async fn handle_inner(&self, delivery: &Delivery, publish: &Publisher) -> Outcome {
         let Attempted {
             job_id,
             message_id,
+            job,
             decision,
         } = self.attempt(delivery).await;
         let job_id_or_dash = job_id.as_deref().unwrap_or("-");
@@ -164,9 +189,12 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     attempts,
                     "job dead-lettered"
                 );
+                let body = serde_json::to_vec(&dl).unwrap_or_default();
+                self.keep_dead_letter(job.as_ref(), &message_id, &body)
+                    .await;
                 (
                     Route::DeadLetter(dl.routing_key()),
-                    serde_json::to_vec(&dl).unwrap_or_default(),
+                    body,
                     None,
                     Outcome::DeadLettered(error.kind()),
                 )
