@@ -106,6 +106,11 @@ pub struct DeadLetterMessage {
     pub job_base64: Option<String>,
     /// When the worker gave up.
     pub failed_at: DateTime<Utc>,
+    /// The queue (lane) the job was consumed from, so `ocr-worker dlq replay` can send it back
+    /// there. Absent from dead letters written before it existed (schema version 1 either way:
+    /// an added optional field); replay then uses the work queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 impl DeadLetterMessage {
@@ -138,7 +143,14 @@ impl DeadLetterMessage {
             job,
             job_base64,
             failed_at,
+            queue: None,
         }
+    }
+
+    /// Record `queue` as the lane the job was consumed from.
+    pub fn with_queue(mut self, queue: &str) -> Self {
+        self.queue = Some(queue.to_string());
+        self
     }
 
     /// Routing key on the dead-letter exchange.
@@ -187,5 +199,20 @@ mod tests {
         let d = DeadLetterMessage::new(None, &err, 0, b"\xff\x00", now);
         assert_eq!(d.job, None);
         assert_eq!(d.job_base64.as_deref(), Some("/wA="));
+    }
+
+    #[test]
+    fn the_lane_is_optional_on_the_wire() {
+        let err = JobError::Unrecognized;
+        let d = DeadLetterMessage::new(Some("j".into()), &err, 1, b"{}", Utc::now());
+        let v = serde_json::to_value(&d).unwrap();
+        assert!(v.get("queue").is_none(), "{v}");
+        // A dead letter written before the field existed still reads.
+        let back: DeadLetterMessage = serde_json::from_value(v).unwrap();
+        assert_eq!(back.queue, None);
+        let d = d.with_queue("ocr.jobs");
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["queue"], "ocr.jobs");
+        assert_eq!(serde_json::from_value::<DeadLetterMessage>(v).unwrap(), d);
     }
 }

@@ -1,7 +1,9 @@
 //! Planted personal data never leaves the worker except in the result record: not in its logs
 //! at `RUST_LOG=debug` or `trace` (lapin's included: it would log a returned message, passport
 //! data and all, at WARN), not in `/metrics`, the status page or `/status.json`, and not in
-//! `ocr-worker status`. The job's result is checked to carry the data, so the data did flow.
+//! `ocr-worker status`, nor in `ocr-worker dlq stats`/`show` when a dead letter's job carries
+//! it as producer metadata. The job's result (the dead letter, for `dlq`) is checked to carry
+//! the data, so the data did flow.
 
 mod ops_support;
 
@@ -22,6 +24,17 @@ async fn get(client: &reqwest::Client, url: &str, accept: &str) -> (u16, String)
     }
 }
 
+/// The personal data of `truth` as it would be printed.
+fn planted(truth: &Truth) -> [String; 5] {
+    [
+        truth.number.clone(),
+        truth.surname.clone(),
+        truth.given_names.clone(),
+        truth.full_name_korean.clone(),
+        truth.birth_date.format("%Y-%m-%d").to_string(),
+    ]
+}
+
 async fn run_at(level: &str, seed: u64) {
     let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
     env.create_bucket(BUCKET).await.unwrap();
@@ -29,13 +42,7 @@ async fn run_at(level: &str, seed: u64) {
     env.put(BUCKET, "planted.png", passport_png(&truth))
         .await
         .unwrap();
-    let planted = [
-        truth.number.clone(),
-        truth.surname.clone(),
-        truth.given_names.clone(),
-        truth.full_name_korean.clone(),
-        truth.birth_date.format("%Y-%m-%d").to_string(),
-    ];
+    let planted = planted(&truth);
 
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("worker.log");
@@ -181,4 +188,65 @@ async fn planted_data_stays_out_of_logs_at_debug_metrics_page_and_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_data_stays_out_of_logs_at_trace_metrics_page_and_status() {
     run_at("trace", 4343).await;
+}
+
+/// A producer that puts passport data in a job's metadata, for an object that is not there: the
+/// real dead letter holds it, `dlq stats` and `dlq show` at `RUST_LOG=trace` print none of it,
+/// and only `dlq show --include-job` does (the control).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_data_in_a_dead_letter_stays_out_of_dlq_stats_and_show() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let truth = Truth::synthetic(4545);
+    let planted = planted(&truth);
+    let worker = env.spawn_worker(env.settings()).await.unwrap();
+    let job = serde_json::json!({
+        "job_id": "planted-dead", "bucket": BUCKET, "key": "missing.png",
+        "metadata": {"holder": planted.to_vec()},
+    });
+    assert_schema("job", &job);
+    env.publish_raw(&serde_json::to_vec(&job).unwrap(), None, None)
+        .await
+        .unwrap();
+    eventually(WAIT, || async {
+        env.queue_len("dead").await.unwrap_or(0) == 1
+    })
+    .await
+    .unwrap();
+    worker.stop().await.unwrap();
+
+    let dlq = |args: &[&str]| {
+        let out = env
+            .worker_command(args, &[("RUST_LOG", "trace".to_string())])
+            .output()
+            .unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {printed}");
+        printed
+    };
+    for args in [
+        &["dlq", "stats"][..],
+        &["dlq", "show"],
+        &["dlq", "show", "--kind", "object_not_found"],
+    ] {
+        let printed = dlq(args);
+        assert!(printed.contains("object_not_found"), "{args:?}: {printed}");
+        for p in &planted {
+            assert!(
+                !printed.contains(p.as_str()),
+                "{args:?} printed planted data `{p}`"
+            );
+        }
+    }
+    let printed = dlq(&["dlq", "show", "--include-job"]);
+    assert!(printed.contains("planted-dead"), "{printed}");
+    assert!(
+        printed.contains(truth.surname.as_str()),
+        "the control: {printed}"
+    );
+    env.cleanup().await;
 }

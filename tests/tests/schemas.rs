@@ -144,6 +144,26 @@ fn a_wrong_date_time_fails_the_dead_letter_schema() {
     }
 }
 
+#[test]
+fn the_dead_letters_lane_is_optional_and_a_queue_name_when_present() {
+    let error = JobError::Unrecognized;
+    let job = br#"{"job_id":"j-1","bucket":"passports","key":"a.png"}"#;
+    let dead = DeadLetterMessage::new(Some("j-1".into()), &error, 1, job, chrono::Utc::now());
+    // As written before the lane was recorded.
+    let old = serde_json::to_value(&dead).unwrap();
+    assert!(old.get("queue").is_none());
+    assert_schema("dead-letter", &old);
+    let mut v = serde_json::to_value(dead.with_queue("ocr.jobs")).unwrap();
+    assert_schema("dead-letter", &v);
+    for wrong in [json!(""), json!(7), json!(null)] {
+        v["queue"] = wrong.clone();
+        assert!(
+            !schema_errors("dead-letter", &v).is_empty(),
+            "queue = {wrong} passed"
+        );
+    }
+}
+
 // Multi-threaded: the blocking `Command::output` below must not starve the in-process servers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_result_passes_its_schema_and_a_wrong_date_time_fails_it() {

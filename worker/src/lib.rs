@@ -15,12 +15,14 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`enqueue`]: backfill: list an S3 prefix and publish one job per object.
 //! - [`summary`]: read outcomes back and count them (demo, smoke tests).
+//! - [`dlq`]: dead letters: counts and listings that remove nothing, confirmed replay.
 //! - [`telemetry`]: logging set-up.
 
 pub mod amqp;
 pub mod app;
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod enqueue;
 pub mod health;
 pub mod limiter;

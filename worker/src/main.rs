@@ -10,7 +10,7 @@ use ocr_worker::app::{self, Application};
 use ocr_worker::config::{Settings, SettingsArgs, with_defaults_in_help};
 use ocr_worker::metrics::Metrics;
 use ocr_worker::storage::{LocalFiles, S3Store};
-use ocr_worker::{enqueue, health, status, summary, telemetry};
+use ocr_worker::{dlq, enqueue, health, status, summary, telemetry};
 use tokio_util::sync::CancellationToken;
 
 /// The job id `process` runs its one image under.
@@ -76,6 +76,12 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Dead letters on the dead-letter queue: counts and a listing that remove nothing, and
+    /// replay of one kind to the work queue. See docs/dead-letters.md.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Take outcomes off the results and dead-letter queues until N arrived; print counts.
     Summary {
         /// Outcomes to wait for.
@@ -89,6 +95,108 @@ enum Command {
     },
 }
 
+/// `ocr-worker dlq …`. Each reads the dead-letter queue without removing what it does not
+/// replay, holding at most --max-held messages unacked at once.
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Count the dead letters by kind (JSON), removing none.
+    Stats {
+        /// Hold at most this many dead letters unacked at once; a longer queue is counted in
+        /// part (the report says so).
+        #[arg(long, default_value_t = dlq::DEFAULT_MAX_HELD)]
+        max_held: u32,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List dead letters in queue order (JSON): kind, job id, source, error; removing none.
+    /// No job body (producer metadata) unless --include-job.
+    Show {
+        /// Only dead letters of this kind.
+        #[arg(long, value_parser = kind_parser())]
+        kind: Option<String>,
+        /// List at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Also print each job body and its metadata, which may hold personal data.
+        #[arg(long)]
+        include_job: bool,
+        /// Hold at most this many dead letters unacked at once.
+        #[arg(long, default_value_t = dlq::DEFAULT_MAX_HELD)]
+        max_held: u32,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Send the dead letters of one kind back to the queue their job came from, each
+    /// confirmed there before it is removed, with its attempt counters reset. Other kinds
+    /// stay in place.
+    Replay {
+        /// The kind to replay.
+        #[arg(long, value_parser = kind_parser())]
+        kind: String,
+        /// Replay at most this many.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Hold at most this many dead letters of other kinds unacked at once.
+        #[arg(long, default_value_t = dlq::DEFAULT_MAX_HELD)]
+        max_held: u32,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+impl DlqCommand {
+    fn settings(&self) -> &SettingsArgs {
+        match self {
+            DlqCommand::Stats { settings, .. }
+            | DlqCommand::Show { settings, .. }
+            | DlqCommand::Replay { settings, .. } => settings,
+        }
+    }
+}
+
+fn kind_parser() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(dlq::dead_letter_kinds())
+}
+
+/// Run a `dlq` command and print its report as JSON.
+async fn dlq_command(settings: &Settings, command: DlqCommand) -> anyhow::Result<()> {
+    let report = match command {
+        DlqCommand::Stats { max_held, .. } => {
+            serde_json::to_string_pretty(&dlq::stats(settings, max_held).await?)?
+        }
+        DlqCommand::Show {
+            kind,
+            limit,
+            include_job,
+            max_held,
+            ..
+        } => {
+            let opts = dlq::ShowOptions {
+                kind,
+                limit,
+                include_job,
+                max_held,
+            };
+            serde_json::to_string_pretty(&dlq::show(settings, &opts).await?)?
+        }
+        DlqCommand::Replay {
+            kind,
+            limit,
+            max_held,
+            ..
+        } => {
+            let opts = dlq::ReplayOptions {
+                kind,
+                limit,
+                max_held,
+            };
+            serde_json::to_string_pretty(&dlq::replay(settings, &opts).await?)?
+        }
+    };
+    println!("{report}");
+    Ok(())
+}
+
 fn split_s3(url: &str) -> Option<(&str, &str)> {
     url.strip_prefix("s3://")?.split_once('/')
 }
@@ -98,12 +206,15 @@ async fn main() -> anyhow::Result<()> {
     // `[default: …]` in `--help` comes from the one place the defaults are written.
     let matches = with_defaults_in_help(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let (Command::Run { settings }
-    | Command::Process { settings, .. }
-    | Command::Enqueue { settings, .. }
-    | Command::Summary { settings, .. }
-    | Command::Health { settings, .. }
-    | Command::Status { settings, .. }) = &cli.command;
+    let settings = match &cli.command {
+        Command::Run { settings }
+        | Command::Process { settings, .. }
+        | Command::Enqueue { settings, .. }
+        | Command::Summary { settings, .. }
+        | Command::Health { settings, .. }
+        | Command::Status { settings, .. } => settings,
+        Command::Dlq { command } => command.settings(),
+    };
     let settings: Settings = match settings.load() {
         Ok(s) => s,
         Err(e) => {
@@ -153,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown).await
         }
         Command::Process { target, .. } => process(settings, &target).await,
+        Command::Dlq { command } => dlq_command(&settings, command).await,
         Command::Summary {
             expect,
             timeout_secs,

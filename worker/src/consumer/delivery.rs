@@ -181,7 +181,8 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     attempts,
                     &delivery.data,
                     chrono::Utc::now(),
-                );
+                )
+                .with_queue(&self.settings.broker.jobs_queue);
                 tracing::warn!(
                     job_id = job_id_or_dash,
                     message_id = ?message_id,

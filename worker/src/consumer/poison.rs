@@ -62,7 +62,9 @@ impl<S, O> Context<S, O> {
             attempts,
             &delivery.data,
             chrono::Utc::now(),
-        );
+        )
+        // The broker dead-lettered it out of the work queue: that is where it came from.
+        .with_queue(&self.settings.broker.jobs_queue);
         let body = serde_json::to_vec(&dl).unwrap_or_default();
         let message_id = message_id_of(&delivery, job.as_ref());
         let published = self
