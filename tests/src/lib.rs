@@ -753,6 +753,11 @@ impl TestEnv {
 }
 
 impl WorkerProcess {
+    /// The child's process id (for `/proc` readings in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL: no cleanup at all.
     pub async fn kill9(mut self) -> anyhow::Result<()> {
         self.child.kill().await?;

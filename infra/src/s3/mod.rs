@@ -88,6 +88,8 @@ pub struct S3Faults {
     delay_ms: Arc<AtomicU64>,
     deny_prefix: Arc<RwLock<Option<String>>>,
     archived_prefix: Arc<RwLock<Option<String>>>,
+    /// GET latency range in milliseconds, `(min, max)`; `(0, 0)` is off.
+    get_latency_ms: Arc<RwLock<(u64, u64)>>,
 }
 
 impl S3Faults {
@@ -105,6 +107,25 @@ impl S3Faults {
             .archived_prefix
             .write()
             .unwrap_or_else(|p| p.into_inner()) = prefix.map(str::to_string);
+    }
+
+    /// Delay every GET (object reads and listings) by a latency drawn uniformly from
+    /// `min..=max`, like a regional S3 (20–80 ms is typical); `(0, 0)` turns it off. On top of
+    /// [`S3Faults::set_delay`].
+    pub fn set_get_latency(&self, min: Duration, max: Duration) {
+        let ms = |d: Duration| d.as_millis().try_into().unwrap_or(u64::MAX);
+        *self
+            .get_latency_ms
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = (ms(min), ms(max).max(ms(min)));
+    }
+
+    fn get_latency(&self) -> Duration {
+        let (min, max) = *self.get_latency_ms.read().unwrap_or_else(|p| p.into_inner());
+        if max == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(rand::random_range(min..=max))
     }
 
     /// Delay every request by `delay` before serving it.
@@ -151,13 +172,16 @@ pub async fn serve(
         // Small responses (headers, then body) must not wait for delayed ACKs (Nagle).
         let _ = socket.set_nodelay(true);
         let service = service.clone();
-        let delay = faults.delay_ms.clone();
-        let svc = hyper::service::service_fn(move |req| {
+        let faults = faults.clone();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let service = service.clone();
-            let delay = delay.load(Ordering::Relaxed);
+            let mut delay = Duration::from_millis(faults.delay_ms.load(Ordering::Relaxed));
+            if req.method() == hyper::Method::GET {
+                delay += faults.get_latency();
+            }
             async move {
-                if delay > 0 {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
                 hyper::service::Service::call(&service, req).await
             }
@@ -251,6 +275,19 @@ pub struct Args {
     /// Secret key clients must sign with.
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = DEFAULT_SECRET_KEY, hide_env_values = true, hide_default_value = true)]
     secret_key: String,
+    /// Latency of every GET, uniform over MIN-MAX milliseconds (e.g. `20-80`, a regional S3).
+    #[arg(long, value_parser = parse_range_ms)]
+    get_latency_ms: Option<(u64, u64)>,
+}
+
+fn parse_range_ms(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |v: &str| v.trim().parse::<u64>().map_err(|_| format!("`{s}` is not MIN-MAX in ms"));
+    let (a, b) = (p(a)?, p(b)?);
+    if a > b {
+        return Err(format!("`{s}`: MIN is above MAX"));
+    }
+    Ok((a, b))
 }
 
 /// Run the server until Ctrl-C / SIGTERM.
@@ -262,7 +299,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         access_key: args.access_key,
         secret_key: args.secret_key,
     };
-    serve(listener, config, S3Faults::default(), shutdown_signal()).await?;
+    let faults = S3Faults::default();
+    if let Some((min, max)) = args.get_latency_ms {
+        faults.set_get_latency(Duration::from_millis(min), Duration::from_millis(max));
+    }
+    serve(listener, config, faults, shutdown_signal()).await?;
     Ok(())
 }
 
