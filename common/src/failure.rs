@@ -285,6 +285,11 @@ pub enum JobError {
     /// the job only waited, so it is delayed like a quota answer, never counted against it.
     #[error("job waited past its deadline for the paused OCR period quota")]
     QuotaPausedPastDeadline,
+    /// The job waited for the domain's quota (the limiter's slots or pacing, a 0025/429
+    /// back-off) for longer than the job deadline: delayed like a quota answer, never counted
+    /// against it (issue 12: a job is never dead-lettered because the domain was busy).
+    #[error("job waited past its deadline for the OCR domain's quota")]
+    QuotaWaitPastDeadline,
     /// The broker gave up delivering the job.
     #[error("broker dead-lettered the job after repeated failed deliveries ({reason})")]
     Poison {
@@ -475,6 +480,7 @@ impl JobError {
             | JobError::RecognitionError
             | JobError::DeadlineExceeded => Retry { retry_after: None },
             JobError::QuotaPausedPastDeadline => PauseQuota,
+            JobError::QuotaWaitPastDeadline => RateLimited { retry_after: None },
             JobError::Unrecognized => DeadLetter(ErrorKind::OcrUnrecognized),
             JobError::WrongDocumentType { .. } => DeadLetter(ErrorKind::WrongDocumentType),
             JobError::BadResponse(_) => DeadLetter(ErrorKind::OcrBadResponse),
@@ -611,6 +617,16 @@ mod tests {
         assert_eq!(
             JobError::QuotaPausedPastDeadline.kind(),
             ErrorKind::QuotaExhausted
+        );
+        assert!(
+            JobError::QuotaWaitPastDeadline
+                .disposition()
+                .is_quota_wait()
+        );
+        assert!(!JobError::QuotaWaitPastDeadline.is_paid_call());
+        assert_eq!(
+            JobError::QuotaWaitPastDeadline.kind(),
+            ErrorKind::RateLimited
         );
     }
 

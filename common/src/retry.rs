@@ -268,6 +268,16 @@ mod tests {
                 },
             ),
             (
+                "waiting for the limiter past the deadline is a quota wait",
+                Err(JobError::QuotaWaitPastDeadline),
+                5,
+                1,
+                Want::Delay {
+                    stage_secs: 30,
+                    retries: 1,
+                },
+            ),
+            (
                 "a quota wait never exhausts, even past max_attempts",
                 Err(JobError::QuotaPausedPastDeadline),
                 5,

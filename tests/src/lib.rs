@@ -194,7 +194,7 @@ impl TestEnv {
             amqp_url: Some(amqp_url()),
             clova_ocr_invoke_url: Some(self.emulator.invoke_url()),
             clova_ocr_secret: Some(self.emulator.secret().to_string()),
-            clova_ocr_rate_per_sec: Some(1000),
+            clova_ocr_rate_per_sec: Some(1000.0),
             clova_ocr_max_concurrency: Some(8),
             queue_expires_secs: Some(600),
             http_listen: Some("127.0.0.1:0".parse().expect("valid")),

@@ -56,7 +56,7 @@ async fn two_replicas_share_the_domain_and_rebalance_when_one_leaves() {
     .unwrap();
     env.create_bucket(BUCKET).await.unwrap();
     let mut args = env.settings_args();
-    args.clova_ocr_rate_per_sec = Some(10);
+    args.clova_ocr_rate_per_sec = Some(10.0);
     args.clova_ocr_max_concurrency = Some(2);
     args.presence_heartbeat_ms = Some(200);
     let a = env.spawn_worker(args.load().unwrap()).await.unwrap();
@@ -118,7 +118,7 @@ async fn backs_off_on_0025_and_does_not_count_it_as_an_attempt() {
     .unwrap();
     env.create_bucket(BUCKET).await.unwrap();
     let mut args = env.settings_args();
-    args.clova_ocr_rate_per_sec = Some(50);
+    args.clova_ocr_rate_per_sec = Some(50.0);
     args.clova_ocr_max_concurrency = Some(4);
     args.presence_heartbeat_ms = Some(200);
     let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
@@ -213,5 +213,184 @@ async fn the_period_quota_pauses_and_resumes_without_spending_attempts() {
     }
     assert_eq!(emulator_stats(&env).await.unwrap().billed_total, 6);
     w.stop().await.unwrap();
+    env.cleanup().await;
+}
+
+/// Consumers on this test's work queue, as the broker counts them.
+async fn work_consumers(env: &TestEnv) -> u32 {
+    let ch = env.conn.create_channel().await.unwrap();
+    let q = ch
+        .queue_declare(
+            env.names.jobs.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = ch.close(200, "done".into()).await;
+    q.consumer_count()
+}
+
+fn counter(m: &std::collections::HashMap<String, f64>, name: &str) -> f64 {
+    m.get(name).copied().unwrap_or(0.0)
+}
+
+/// Issue 12, defect 3: 2 calls/s over 3 replicas leaves the newest one without a share
+/// (1 + 1 + 0). Before the fix it still consumed (prefetch 2 × its slot) and the jobs it held
+/// waited out their deadline in its limiter and went to a delay stage as failed tries
+/// (`retries_exhausted` once the stages ran out). Now it cancels its consumer, stays ready,
+/// and every job is done by the two replicas that have a share, first time.
+#[tokio::test]
+async fn a_replica_without_a_share_takes_no_deliveries() {
+    let env = TestEnv::start(EmulatorConfig {
+        rate_per_sec: Some(2),
+        latency: Latency::Fixed { ms: 30 },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_rate_per_sec = Some(2.0);
+    args.clova_ocr_max_concurrency = Some(4);
+    args.presence_heartbeat_ms = Some(100);
+    // Long enough for the replicas with a share to work through what they hold at 1 call/s
+    // (a job that waits for quota longer than this goes to a delay stage as a quota wait).
+    args.job_deadline_secs = Some(8.0);
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(env.spawn_worker(args.load().unwrap()).await.unwrap());
+    }
+    // The oldest two settle on 1 call/s each (less the pacing margin), the newest on none.
+    eventually(Duration::from_secs(10), || async {
+        let mut rates = Vec::new();
+        for w in &workers {
+            rates.push(metric(w, RATE).await);
+        }
+        rates[0] > 0.9 && rates[1] > 0.9 && rates[2] == 0.0
+    })
+    .await
+    .expect("shares 1 + 1 + 0 calls/s");
+    let idle = eventually(Duration::from_secs(5), || async {
+        work_consumers(&env).await == 2
+    })
+    .await;
+    if idle.is_err() {
+        let n = work_consumers(&env).await;
+        panic!("the replica without a share still consumes: {n} consumers on the work queue");
+    }
+    let (status, _) = workers[2].get("/readyz").await.unwrap();
+    assert_eq!(status, 200, "idle for want of a share is still ready");
+
+    upload_jobs(&env, 6, 400).await;
+    let got = env.collect(6, WAIT).await.unwrap();
+    assert_eq!(got.len(), 6);
+    for r in &got {
+        assert_eq!(r.queue, "result", "{:?}", r.body);
+        assert_eq!(r.body["attempts"], json!(1), "{:?}", r.body);
+    }
+    for (i, w) in workers.iter().enumerate() {
+        let m = w.metrics().await.unwrap();
+        assert_eq!(
+            counter(&m, "ocr_worker_jobs_total{outcome=\"retried\"}"),
+            0.0,
+            "replica {i} sent a job to a delay stage"
+        );
+        assert_eq!(w.get("/readyz").await.unwrap().0, 200, "replica {i}");
+    }
+    let idle = workers[2].metrics().await.unwrap();
+    assert_eq!(
+        counter(&idle, "ocr_worker_ocr_calls_total{result=\"ok\"}"),
+        0.0
+    );
+    assert_eq!(work_consumers(&env).await, 2);
+    for w in workers {
+        w.stop().await.unwrap();
+    }
+    env.cleanup().await;
+}
+
+/// Issue 12, defect 3: a fractional domain rate (2.5 calls/s) over two replicas is
+/// 1.5 + 1 calls/s, and both work.
+#[tokio::test]
+async fn a_fractional_rate_is_shared() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_rate_per_sec = Some(2.5);
+    args.clova_ocr_max_concurrency = Some(4);
+    args.presence_heartbeat_ms = Some(100);
+    let a = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let b = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let paced = |r: f64| r * (1.0 - ocr_worker::limiter::RATE_MARGIN);
+    eventually(Duration::from_secs(10), || async {
+        (metric(&a, RATE).await - paced(1.5)).abs() < 1e-6
+            && (metric(&b, RATE).await - paced(1.0)).abs() < 1e-6
+    })
+    .await
+    .expect("2.5 calls/s is 1.5 + 1");
+    upload_jobs(&env, 4, 500).await;
+    let got = env.collect(4, WAIT).await.unwrap();
+    assert!(got.iter().all(|r| r.queue == "result"), "{got:?}");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    env.cleanup().await;
+}
+
+/// Issue 12, defect 4: a replica that stops consuming on a configuration error (here its
+/// secret is wrong: 0002 on its first call) leaves the presence, so the other replica takes
+/// the whole domain. Before the fix it kept heartbeating and its half of the domain was
+/// never used again.
+#[tokio::test]
+async fn a_replica_stopped_on_a_configuration_error_leaves_the_presence() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_rate_per_sec = Some(10.0);
+    args.clova_ocr_max_concurrency = Some(2);
+    args.presence_heartbeat_ms = Some(100);
+    let a = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        metric(&a, LIMIT).await == 2.0
+    })
+    .await
+    .expect("alone, the whole domain");
+    // Either may take a job: the bad one stops on its first call and nacks its job back,
+    // which the good one then does.
+    let mut bad = args.clone();
+    bad.clova_ocr_secret = Some("not-the-secret".into());
+    let b = env.spawn_worker(bad.load().unwrap()).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        metric(&a, LIMIT).await == 1.0 && metric(&b, LIMIT).await == 1.0
+    })
+    .await
+    .expect("both settle on one slot");
+    upload_jobs(&env, 4, 600).await;
+    b.wait_readyz(503, WAIT)
+        .await
+        .expect("the bad replica stops");
+    let (_, body) = b.get("/readyz").await.unwrap();
+    assert!(body.contains("stopped_reason"), "{body}");
+    // It left: the good replica takes the whole domain back.
+    let took_over = eventually(Duration::from_secs(5), || async {
+        metric(&a, LIMIT).await == 2.0 && metric(&a, RATE).await > 9.8
+    })
+    .await;
+    if took_over.is_err() {
+        let (slots, rate) = (metric(&a, LIMIT).await, metric(&a, RATE).await);
+        panic!("the stopped replica kept its share: the other has {slots} slot(s), {rate} calls/s");
+    }
+    assert_eq!(
+        metric(&b, LIMIT).await,
+        0.0,
+        "the stopped replica holds nothing"
+    );
+    let got = env.collect(4, WAIT).await.unwrap();
+    assert!(got.iter().all(|r| r.queue == "result"), "{got:?}");
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
     env.cleanup().await;
 }

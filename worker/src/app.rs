@@ -46,7 +46,7 @@ pub fn pipeline<S: ObjectStore>(
     .context("building the OCR client")?;
     let limiter = OcrLimiter::new(o.rate_per_sec, o.max_concurrency);
     metrics.ocr_limit.set(i64::from(limiter.current_limit()));
-    metrics.ocr_rate_share.set(f64::from(o.rate_per_sec));
+    metrics.ocr_rate_share.set(o.rate_per_sec);
     Ok(Pipeline {
         store,
         ocr,
@@ -139,11 +139,13 @@ impl Application {
             sd.cancelled().await;
             health.set_shutting_down();
         });
-        // Share the domain's OCR limits with the other replicas (a no-op when turned off).
+        // Share the domain's OCR limits with the other replicas (a no-op when turned off),
+        // as a member only while this replica consumes.
         let presence = crate::presence::spawn(
             &ctx.settings,
             ctx.pipeline.limiter.clone(),
             ctx.metrics.clone(),
+            ctx.health.subscribe_active(),
         );
         // Queue depths and consumers from the broker, on a timer (ops: worker/src/status.rs).
         let stats_stop = CancellationToken::new();

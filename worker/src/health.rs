@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
+use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 
@@ -23,6 +24,10 @@ pub struct Health {
     blocked: AtomicBool,
     /// Set when consumption stopped on a configuration error; the reason (no secrets).
     stopped: Mutex<Option<String>>,
+    /// Whether this replica consumes, for the OCR quota's presence: true from the moment a
+    /// session's consumers are set up (idle for want of a share included) until its jobs are
+    /// drained or abandoned. A replica that does not consume holds no share.
+    active: watch::Sender<bool>,
 }
 
 impl Health {
@@ -44,6 +49,16 @@ impl Health {
     /// Shutdown begun.
     pub fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::Release);
+    }
+    /// This replica consumes (a session is up) or has stopped consuming (its jobs are over).
+    pub fn set_active(&self, v: bool) {
+        self.active
+            .send_if_modified(|a| std::mem::replace(a, v) != v);
+    }
+    /// Follows [`Health::set_active`]: the presence joins while it is true and leaves when it
+    /// is false.
+    pub fn subscribe_active(&self) -> watch::Receiver<bool> {
+        self.active.subscribe()
     }
     /// Consumption stopped on a configuration error.
     pub fn set_stopped(&self, reason: String) {

@@ -3,8 +3,9 @@
 //! Two limits, both a *share* of the domain's limits (see [`crate::presence`], which sets the
 //! share from the replicas it hears; without it a process has the whole domain):
 //!
-//! - **Calls per second**: a `governor` GCRA pacer at the share's rate (a whole number of
-//!   calls per second, minus a small safety margin), one call per period. Each call weighs
+//! - **Calls per second**: a `governor` GCRA pacer at the share's rate (in millicalls per
+//!   second, so fractional rates and shares below one call per second work: the pacer is built
+//!   from a period, `Quota::with_period`), minus a small safety margin, one call per period. Each call weighs
 //!   `k` fine cells so the pacer tolerates about [`RATE_TOLERANCE`] of timer lateness without
 //!   letting lateness accumulate, and waiters wake with a little jitter so they do not
 //!   stampede. The pacer never allows more than the share in any sliding second, so the
@@ -41,29 +42,51 @@ const RATE_STEP_SUCCESSES: u32 = 4;
 /// AIMD ceiling meaning "not backing off".
 const NO_BACKOFF: u32 = u32::MAX;
 
+/// Millicalls in one call: rates are kept as whole millicalls per second.
+pub const MILLI: u32 = 1000;
+
 /// This process's share of the domain's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
     /// Simultaneous calls.
     pub concurrency: u32,
-    /// Calls per second.
-    pub rate_per_sec: u32,
+    /// Calls per second, in millicalls (2.5 calls/s is 2500).
+    pub rate_milli: u32,
 }
 
 impl Share {
     /// No calls at all: a replica that has not joined, or has lost its presence session.
     pub const ZERO: Share = Share {
         concurrency: 0,
-        rate_per_sec: 0,
+        rate_milli: 0,
     };
 
     /// Each limit the smaller of the two.
     pub fn min(self, other: Share) -> Share {
         Share {
             concurrency: self.concurrency.min(other.concurrency),
-            rate_per_sec: self.rate_per_sec.min(other.rate_per_sec),
+            rate_milli: self.rate_milli.min(other.rate_milli),
         }
     }
+
+    /// Calls per second.
+    pub fn rate_per_sec(self) -> f64 {
+        f64::from(self.rate_milli) / f64::from(MILLI)
+    }
+
+    /// Whether a call can ever start under this share: at least one slot and a rate above
+    /// zero. A replica without a usable share takes no deliveries (it cancels its consumer):
+    /// they would only wait.
+    pub fn is_usable(self) -> bool {
+        self.concurrency > 0 && self.rate_milli > 0
+    }
+}
+
+/// A rate in calls per second as whole millicalls (at least one).
+pub fn rate_to_milli(rate_per_sec: f64) -> u32 {
+    (rate_per_sec * f64::from(MILLI))
+        .round()
+        .clamp(1.0, f64::from(u32::MAX)) as u32
 }
 
 /// Counters for reporting quota use (monotonic since start).
@@ -126,7 +149,7 @@ impl Inner {
     }
 
     fn rate(&self) -> f64 {
-        f64::from(self.share.rate_per_sec) * f64::from(self.rate_steps) / f64::from(RATE_STEPS)
+        self.share.rate_per_sec() * f64::from(self.rate_steps) / f64::from(RATE_STEPS)
             * (1.0 - RATE_MARGIN)
     }
 }
@@ -180,13 +203,13 @@ impl Drop for OcrPermit {
 }
 
 impl OcrLimiter {
-    /// A limiter for a domain of `rate_per_sec` calls per second and `max_concurrency`
-    /// simultaneous calls, holding the whole domain as its share (until
-    /// [`OcrLimiter::set_share`] says otherwise).
-    pub fn new(rate_per_sec: u32, max_concurrency: u32) -> Arc<Self> {
+    /// A limiter for a domain of `rate_per_sec` calls per second (fractions allowed, kept to
+    /// the millicall) and `max_concurrency` simultaneous calls, holding the whole domain as its
+    /// share (until [`OcrLimiter::set_share`] says otherwise).
+    pub fn new(rate_per_sec: f64, max_concurrency: u32) -> Arc<Self> {
         let domain = Share {
             concurrency: max_concurrency.max(1),
-            rate_per_sec: rate_per_sec.max(1),
+            rate_milli: rate_to_milli(rate_per_sec),
         };
         let inner = Inner {
             share: domain,
@@ -237,13 +260,13 @@ impl OcrLimiter {
     pub fn set_share(&self, share: Share) {
         let share = Share {
             concurrency: share.concurrency.min(self.domain.concurrency),
-            rate_per_sec: share.rate_per_sec.min(self.domain.rate_per_sec),
+            rate_milli: share.rate_milli.min(self.domain.rate_milli),
         };
         let mut inner = self.lock();
         if inner.share == share {
             return;
         }
-        let rate_changed = inner.share.rate_per_sec != share.rate_per_sec;
+        let rate_changed = inner.share.rate_milli != share.rate_milli;
         inner.share = share;
         if inner.aimd != NO_BACKOFF && inner.aimd >= share.concurrency {
             inner.aimd = NO_BACKOFF;
@@ -489,9 +512,15 @@ impl OcrLimiter {
     }
 
     /// Prefetch that keeps this process busy without hoarding: twice its concurrency share
-    /// (at least 1; AMQP's 0 would mean "unlimited").
+    /// (at least 1; AMQP's 0 would mean "unlimited"). A share that is not
+    /// [usable](Share::is_usable) takes no deliveries at all: see `consumer::gate`.
     pub fn prefetch_hint(&self) -> u16 {
         (self.share().concurrency.saturating_mul(2)).clamp(1, 256) as u16
+    }
+
+    /// Whether this process's share lets any call start ([`Share::is_usable`]).
+    pub fn has_usable_share(&self) -> bool {
+        self.share().is_usable()
     }
 
     /// Monotonic counters for reporting.
@@ -510,7 +539,7 @@ mod tests {
 
     #[tokio::test]
     async fn caps_concurrency_and_adapts() {
-        let l = OcrLimiter::new(1000, 4);
+        let l = OcrLimiter::new(1000.0, 4);
         let mut held = Vec::new();
         for _ in 0..4 {
             held.push(l.acquire().await);
@@ -539,7 +568,7 @@ mod tests {
 
     #[tokio::test]
     async fn pauses_hold_calls_back() {
-        let l = OcrLimiter::new(1000, 2);
+        let l = OcrLimiter::new(1000.0, 2);
         l.pause_for(Duration::from_millis(300));
         assert!(l.is_paused());
         let start = Instant::now();
@@ -550,7 +579,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_zero_share_blocks_until_granted() {
-        let l = OcrLimiter::new(100, 4);
+        let l = OcrLimiter::new(100.0, 4);
         l.set_share(Share::ZERO);
         assert_eq!(l.current_limit(), 0);
         assert_eq!(l.current_rate(), 0.0);
@@ -560,7 +589,7 @@ mod tests {
         assert!(!waiter.is_finished());
         l.set_share(Share {
             concurrency: 2,
-            rate_per_sec: 50,
+            rate_milli: 50_000,
         });
         waiter.await.unwrap();
         assert_eq!(l.current_limit(), 2);
@@ -570,7 +599,7 @@ mod tests {
     #[tokio::test]
     async fn paces_within_the_share_in_any_second() {
         // 20 calls/s: 21 calls must span more than one second.
-        let l = OcrLimiter::new(20, 4);
+        let l = OcrLimiter::new(20.0, 4);
         let start = std::time::Instant::now();
         let mut times = Vec::new();
         for _ in 0..21 {
@@ -580,5 +609,52 @@ mod tests {
         let span = times[20] - times[0];
         assert!(span >= Duration::from_millis(1000), "{span:?}");
         assert!(span < Duration::from_millis(1100), "{span:?}");
+    }
+
+    /// Issue 12, defect 3: a share below one call per second paces at its period (here
+    /// 0.8 calls/s: one call every 1.25 s, less the margin; governor keeps its own clock, so
+    /// this runs in real time).
+    #[tokio::test]
+    async fn paces_a_share_below_one_call_per_second() {
+        let l = OcrLimiter::new(0.8, 2);
+        assert_eq!(l.domain().rate_milli, 800);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            drop(l.acquire().await);
+            times.push(start.elapsed());
+        }
+        let period = Duration::from_secs_f64(1.0 / (0.8 * (1.0 - RATE_MARGIN)));
+        for w in times.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(gap + RATE_TOLERANCE >= period, "{gap:?} < {period:?}");
+            assert!(gap < period + Duration::from_millis(20), "{gap:?}");
+        }
+        assert!((l.current_rate() - 0.8 * (1.0 - RATE_MARGIN)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn usable_shares_and_millicalls() {
+        assert!(!Share::ZERO.is_usable());
+        let no_rate = Share {
+            concurrency: 2,
+            rate_milli: 0,
+        };
+        let no_slot = Share {
+            concurrency: 0,
+            rate_milli: 500,
+        };
+        assert!(!no_rate.is_usable() && !no_slot.is_usable());
+        assert!(
+            Share {
+                concurrency: 1,
+                rate_milli: 1
+            }
+            .is_usable()
+        );
+        assert_eq!(rate_to_milli(2.5), 2500);
+        assert_eq!(rate_to_milli(40.0), 40_000);
+        assert_eq!(rate_to_milli(0.0001), 1);
+        assert_eq!(no_slot.rate_per_sec(), 0.5);
     }
 }

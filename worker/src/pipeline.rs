@@ -312,7 +312,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         let mut backoff = self.backoff();
         let mut quick_left = self.config.quick_retries;
         loop {
-            let permit = self.limiter.acquire().await;
+            let permit = quota_wait(self.limiter.acquire()).await;
             self.metrics
                 .limiter_wait
                 .observe(permit.waited.as_secs_f64());
@@ -353,7 +353,10 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                         .inc();
                     self.limiter.on_rate_limited(cap(retry_after));
                     let wait = backoff.next().unwrap_or(self.config.retry_max);
-                    tokio::time::sleep(cap(retry_after).unwrap_or(wait).max(wait)).await;
+                    quota_wait(tokio::time::sleep(
+                        cap(retry_after).unwrap_or(wait).max(wait),
+                    ))
+                    .await;
                 }
                 Disposition::PauseQuota => {
                     self.metrics
@@ -377,6 +380,131 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 }
                 Disposition::DeadLetter(_) | Disposition::Stop => return Err(err),
             }
+        }
+    }
+}
+
+/// Why [`under_job_deadline`] cut a job off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineCut {
+    /// The job worked (fetching, calling, storing) for longer than the deadline.
+    Work,
+    /// The job waited for the domain's quota for longer than the deadline: a quota wait,
+    /// not a failure ([`JobError::QuotaWaitPastDeadline`]).
+    QuotaWait,
+}
+
+/// Time one job spends waiting for the domain's quota: for the limiter (slots, pacing, the
+/// 0023 pause) and in 0025/429 back-off.
+#[derive(Debug, Default)]
+struct QuotaWaits {
+    state: std::sync::Mutex<WaitState>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    /// Waits in progress (nested waits count once).
+    depth: u32,
+    /// Start of the wait in progress.
+    since: Option<tokio::time::Instant>,
+    /// Finished waits, summed.
+    total: Duration,
+}
+
+impl QuotaWaits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn begin(&self) {
+        let mut s = self.lock();
+        s.depth += 1;
+        if s.depth == 1 {
+            s.since = Some(tokio::time::Instant::now());
+        }
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    fn end(&self) {
+        let mut s = self.lock();
+        s.depth = s.depth.saturating_sub(1);
+        if s.depth == 0
+            && let Some(since) = s.since.take()
+        {
+            s.total += since.elapsed();
+        }
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the job waits for quota now, and how long it has waited in all (this wait
+    /// included).
+    fn snapshot(&self, now: tokio::time::Instant) -> (bool, Duration) {
+        let s = self.lock();
+        let ongoing = s.since.map_or(Duration::ZERO, |t| now.duration_since(t));
+        (s.since.is_some(), s.total + ongoing)
+    }
+}
+
+struct WaitGuard(Arc<QuotaWaits>);
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+tokio::task_local! {
+    /// The quota-wait clock of the job running under [`under_job_deadline`] (none for
+    /// `ocr-worker process`, which has no deadline).
+    static QUOTA_WAITS: Arc<QuotaWaits>;
+}
+
+/// Run `fut` as a wait for the domain's quota: its time does not count against the job
+/// deadline of the job running it (see [`under_job_deadline`]).
+async fn quota_wait<F: std::future::Future>(fut: F) -> F::Output {
+    let _guard = QUOTA_WAITS.try_with(Arc::clone).ok().map(|w| {
+        w.begin();
+        WaitGuard(w)
+    });
+    fut.await
+}
+
+/// Run one job's `work` under the job deadline, where waiting for the domain's quota (the
+/// limiter, 0025/429 back-off, the 0023 pause) does not count: the job is cut off
+/// ([`DeadlineCut::Work`]) once it has *worked* for `deadline`, or
+/// ([`DeadlineCut::QuotaWait`]) once it has *waited for quota* for `deadline` in all, so a
+/// delivery is held at most twice the deadline and a busy domain never makes a job fail.
+pub async fn under_job_deadline<F: std::future::Future>(
+    deadline: Duration,
+    work: F,
+) -> Result<F::Output, DeadlineCut> {
+    let waits = Arc::new(QuotaWaits::default());
+    let work = QUOTA_WAITS.scope(waits.clone(), work);
+    tokio::pin!(work);
+    let start = tokio::time::Instant::now();
+    loop {
+        // Registered before the state is read: a wait that begins or ends meanwhile wakes us.
+        let changed = waits.changed.notified();
+        let now = tokio::time::Instant::now();
+        let (waiting, waited) = waits.snapshot(now);
+        let (wake_at, cut) = if waiting {
+            (
+                now + deadline.saturating_sub(waited),
+                DeadlineCut::QuotaWait,
+            )
+        } else {
+            (start + deadline + waited, DeadlineCut::Work)
+        };
+        if now >= wake_at {
+            return Err(cut);
+        }
+        tokio::select! {
+            out = &mut work => return Ok(out),
+            () = tokio::time::sleep_until(wake_at) => {}
+            () = changed => {}
         }
     }
 }
@@ -453,4 +581,67 @@ pub fn build_result(
         metadata: job.metadata.clone(),
         completed_at: now,
     })
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    const DEADLINE: Duration = Duration::from_millis(150);
+
+    async fn work(ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Issue 12, defect 3: time spent waiting for quota never runs the job deadline down
+    /// (before, one `timeout` covered both, and a job that had waited for the limiter was
+    /// cut as `DeadlineExceeded`, a failed try).
+    #[tokio::test]
+    async fn quota_waits_do_not_count_against_the_deadline() {
+        let r = under_job_deadline(DEADLINE, async {
+            work(50).await;
+            quota_wait(work(70)).await;
+            work(60).await;
+            quota_wait(quota_wait(work(60))).await;
+            work(20).await;
+            7
+        })
+        .await;
+        assert_eq!(
+            r,
+            Ok(7),
+            "130 ms of work and 130 ms of waiting, each under 150"
+        );
+    }
+
+    #[tokio::test]
+    async fn work_past_the_deadline_is_cut() {
+        let started = tokio::time::Instant::now();
+        let r = under_job_deadline(DEADLINE, async {
+            quota_wait(work(50)).await;
+            work(1000).await;
+        })
+        .await;
+        assert_eq!(r, Err(DeadlineCut::Work));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(200) && took < Duration::from_millis(400));
+    }
+
+    /// A job that only waits for quota is handed back (as a quota wait) after the deadline's
+    /// worth of waiting: a delivery is never held without bound.
+    #[tokio::test]
+    async fn waiting_past_the_deadline_is_a_quota_wait() {
+        let started = tokio::time::Instant::now();
+        let r = under_job_deadline(DEADLINE, async {
+            work(40).await;
+            quota_wait(work(100)).await;
+            quota_wait(std::future::pending::<()>()).await;
+        })
+        .await;
+        assert_eq!(r, Err(DeadlineCut::QuotaWait));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(190) && took < Duration::from_millis(400));
+        // Outside a job (`ocr-worker process`), a quota wait is just a wait.
+        quota_wait(work(1)).await;
+    }
 }

@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
         let mut args = env.settings_args();
-        args.clova_ocr_rate_per_sec = Some(100_000);
+        args.clova_ocr_rate_per_sec = Some(100_000.0);
         args.clova_ocr_max_concurrency = Some(u32::from(prefetch));
         args.prefetch = Some(prefetch);
         let worker = env.spawn_worker(args.load()?).await?;

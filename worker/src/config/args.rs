@@ -31,10 +31,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "CLOVA_OCR_SECRET", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clova_ocr_secret: Option<String>,
-    /// Domain-wide OCR calls per second, shared by all replicas
+    /// Domain-wide OCR calls per second, shared by all replicas (fractions allowed: 2.5)
     #[arg(long, env = "CLOVA_OCR_RATE_PER_SEC")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub clova_ocr_rate_per_sec: Option<u32>,
+    pub clova_ocr_rate_per_sec: Option<f64>,
     /// Domain-wide simultaneous OCR calls, shared by all replicas
     #[arg(long, env = "CLOVA_OCR_MAX_CONCURRENCY")]
     #[serde(skip_serializing_if = "Option::is_none")]

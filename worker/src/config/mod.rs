@@ -69,8 +69,8 @@ pub struct RawSettings {
     /// The OCR domain's secret key.
     #[serde(serialize_with = "serialize_redacted")]
     pub clova_ocr_secret: SecretString,
-    /// Domain-wide OCR calls per second.
-    pub clova_ocr_rate_per_sec: u32,
+    /// Domain-wide OCR calls per second; fractions allowed (`2.5`), kept to the millicall.
+    pub clova_ocr_rate_per_sec: f64,
     /// Domain-wide simultaneous OCR calls.
     pub clova_ocr_max_concurrency: u32,
     /// Fanout exchange where replicas sharing the domain's limits announce themselves
@@ -161,7 +161,7 @@ impl Default for RawSettings {
             amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             clova_ocr_invoke_url: String::new(),
             clova_ocr_secret: SecretString::from(""),
-            clova_ocr_rate_per_sec: 10,
+            clova_ocr_rate_per_sec: 10.0,
             clova_ocr_max_concurrency: 4,
             presence_exchange: String::new(),
             presence_heartbeat_ms: 500,
@@ -203,6 +203,11 @@ impl Default for RawSettings {
         }
     }
 }
+
+/// Smallest domain rate accepted, calls per second (one millicall: the unit shares are split in).
+pub const MIN_RATE_PER_SEC: f64 = 0.001;
+/// Largest domain rate accepted, calls per second.
+pub const MAX_RATE_PER_SEC: f64 = 1_000_000.0;
 
 /// A setting with a bad value; the message names it and never echoes a secret.
 #[derive(Debug, thiserror::Error)]
@@ -255,10 +260,12 @@ impl RawSettings {
     /// Check values that types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name: &str, why: &str| Err(ConfigError(format!("{name} {why}")));
-        if self.clova_ocr_rate_per_sec == 0 {
+        if !(self.clova_ocr_rate_per_sec.is_finite()
+            && (MIN_RATE_PER_SEC..=MAX_RATE_PER_SEC).contains(&self.clova_ocr_rate_per_sec))
+        {
             return bad(
                 "CLOVA_OCR_RATE_PER_SEC (clova_ocr_rate_per_sec)",
-                "must be > 0",
+                "must be a number of calls per second from 0.001 to 1000000 (fractions allowed, e.g. 2.5)",
             );
         }
         if self.clova_ocr_max_concurrency == 0 {
@@ -507,8 +514,8 @@ pub struct OcrSettings {
     pub invoke_url: String,
     /// The domain's secret key.
     pub secret: SecretString,
-    /// Domain-wide OCR calls per second.
-    pub rate_per_sec: u32,
+    /// Domain-wide OCR calls per second (fractions allowed; the limiter keeps millicalls).
+    pub rate_per_sec: f64,
     /// Domain-wide simultaneous OCR calls.
     pub max_concurrency: u32,
     /// How the request body is sent.
@@ -831,9 +838,14 @@ mod tests {
     #[test]
     fn bad_settings_are_named_and_secrets_never_shown() {
         let mut a = args();
-        a.clova_ocr_rate_per_sec = Some(0);
+        a.clova_ocr_rate_per_sec = Some(0.0);
         let e = a.load().unwrap_err().to_string();
         assert!(e.contains("CLOVA_OCR_RATE_PER_SEC"), "{e}");
+        for bad in [f64::NAN, -1.0, 0.0004, 2e6] {
+            a.clova_ocr_rate_per_sec = Some(bad);
+            let e = a.load().unwrap_err().to_string();
+            assert!(e.contains("CLOVA_OCR_RATE_PER_SEC"), "{bad}: {e}");
+        }
 
         let mut a = args();
         a.clova_ocr_secret = None;
@@ -956,6 +968,40 @@ mod tests {
             );
         }
         assert!(!help.contains("guest:guest"), "{help}");
+    }
+
+    /// Issue 12, defect 3: a fractional domain rate is accepted from the environment, a flag
+    /// and the file, whole numbers too (before, the setting was a `u32`).
+    #[test]
+    fn fractional_rates_are_accepted() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: SettingsArgs,
+        }
+        for (flag, want) in [("2.5", 2.5), ("40.0", 40.0), ("40", 40.0), ("0.2", 0.2)] {
+            let cli = Cli::try_parse_from(["w", "--clova-ocr-rate-per-sec", flag]).unwrap();
+            let mut a = cli.settings;
+            a.clova_ocr_invoke_url = args().clova_ocr_invoke_url;
+            a.clova_ocr_secret = args().clova_ocr_secret;
+            assert_eq!(a.load().unwrap().ocr.rate_per_sec, want, "{flag}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (line, want) in [("2.5", 2.5), ("40", 40.0)] {
+            let path = dir.path().join("w.toml");
+            std::fs::write(&path, format!("clova_ocr_rate_per_sec = {line}\n")).unwrap();
+            let mut a = args();
+            a.config = Some(path);
+            assert_eq!(a.load().unwrap().ocr.rate_per_sec, want, "{line}");
+        }
+        // The default is shown as the whole number it is.
+        let shown = default_display()
+            .into_iter()
+            .find(|(k, _)| *k == "clova_ocr_rate_per_sec")
+            .unwrap()
+            .1;
+        assert_eq!(shown, "10");
     }
 
     #[test]

@@ -80,12 +80,14 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let attempts = AtomicU32::new(amqp::header_u32(props, ATTEMPTS_HEADER));
         let retries = amqp::header_u32(props, RETRIES_HEADER);
         let deadline = self.settings.retry.job_deadline;
-        let res = match tokio::time::timeout(deadline, self.pipeline.process(&job, &attempts)).await
-        {
+        // Quota waits do not run the deadline down; waiting past it is a quota wait.
+        let work = self.pipeline.process(&job, &attempts);
+        let res = match crate::pipeline::under_job_deadline(deadline, work).await {
             Ok(r) => r,
             // A job that only waited for a paused quota is not a job that failed.
             Err(_) if self.pipeline.limiter.is_paused() => Err(JobError::QuotaPausedPastDeadline),
-            Err(_) => Err(JobError::DeadlineExceeded),
+            Err(crate::pipeline::DeadlineCut::QuotaWait) => Err(JobError::QuotaWaitPastDeadline),
+            Err(crate::pipeline::DeadlineCut::Work) => Err(JobError::DeadlineExceeded),
         };
         let body = res.and_then(|result| {
             serde_json::to_vec(&result)

@@ -9,6 +9,14 @@
 //!   `basic.qos` only applies to consumers created after it, so a share change re-creates the
 //!   consumer; the old one is cancelled and drained (its buffered deliveries are still
 //!   processed) through the same merged stream.
+//! - **No usable share, no consumer.** A replica whose share lets no call start (0 slots or
+//!   0 calls/s: more replicas than the domain's calls per second, not joined yet, presence
+//!   lost) would only hold deliveries that wait, and prefetch 0 means "unlimited" in AMQP,
+//!   so it cancels its consumer instead and consumes again when it has a share. It stays
+//!   ready (`/readyz`): it is healthy, only idle. Nothing is requeued for it (on 3.10 every
+//!   requeue counts toward `x-delivery-limit`): deliveries it already holds are processed
+//!   when its share is back, and a job that waits for quota longer than the job deadline goes
+//!   to a delay stage as a quota wait (see `delivery.rs`).
 
 use std::time::Duration;
 
@@ -19,6 +27,7 @@ use lapin::{Channel, Consumer};
 
 use super::Context;
 use crate::amqp::AmqpError;
+use crate::limiter::Share;
 
 /// The flow-control half of the gate: follows `connection.blocked` / `unblocked`.
 #[derive(Debug, Default)]
@@ -62,18 +71,20 @@ pub(super) struct WorkConsumers {
     queue: String,
     tag: String,
     generation: u32,
-    prefetch: u16,
+    /// The current consumer's prefetch; `None`: no consumer (no usable share).
+    prefetch: Option<u16>,
     /// Every live consumer; deliveries come from any of them.
     pub(super) stream: SelectAll<Consumer>,
 }
 
 impl WorkConsumers {
-    /// Start consuming `queue` on `channel` with `prefetch`.
+    /// Start consuming `queue` on `channel` with `prefetch` (`None`: not yet, no usable
+    /// share).
     pub(super) async fn start(
         channel: Channel,
         queue: &str,
         tag: &str,
-        prefetch: u16,
+        prefetch: Option<u16>,
     ) -> Result<Self, AmqpError> {
         let mut c = WorkConsumers {
             channel,
@@ -83,14 +94,27 @@ impl WorkConsumers {
             prefetch,
             stream: SelectAll::new(),
         };
-        let first = c.consume(prefetch).await?;
-        c.stream.push(first);
+        if let Some(p) = prefetch {
+            let first = c.consume(p).await?;
+            c.stream.push(first);
+        }
         Ok(c)
     }
 
-    /// The prefetch of the current consumer.
-    pub(super) fn prefetch(&self) -> u16 {
+    /// The prefetch of the current consumer (`None`: no consumer).
+    pub(super) fn prefetch(&self) -> Option<u16> {
         self.prefetch
+    }
+
+    /// Whether a consumer is registered now (deliveries may come).
+    pub(super) fn consuming(&self) -> bool {
+        self.prefetch.is_some()
+    }
+
+    /// Whether the merged stream may yield: a consumer is registered, or a cancelled one still
+    /// hands over its buffered deliveries. (An empty stream would end at once.)
+    pub(super) fn may_yield(&self) -> bool {
+        !self.stream.is_empty()
     }
 
     fn current_tag(&self) -> String {
@@ -112,30 +136,48 @@ impl WorkConsumers {
             .await?)
     }
 
-    /// Re-create the consumer with `want` when it differs from the current prefetch.
-    pub(super) async fn follow(&mut self, want: u16) -> Result<(), AmqpError> {
+    /// Follow `want`: re-create the consumer when the prefetch differs, cancel it when there
+    /// is no usable share (`None`), create it again when there is one.
+    pub(super) async fn follow(&mut self, want: Option<u16>) -> Result<(), AmqpError> {
         if want == self.prefetch {
             return Ok(());
         }
         let old_tag = self.current_tag();
-        self.generation += 1;
-        let new = self.consume(want).await?;
-        let _ = self
-            .channel
-            .basic_cancel(old_tag.as_str().into(), BasicCancelOptions::default())
-            .await;
-        self.stream.push(new);
-        tracing::info!(
-            from = self.prefetch,
-            to = want,
-            "prefetch follows the OCR share"
-        );
+        match (self.prefetch, want) {
+            (Some(from), Some(to)) => {
+                self.generation += 1;
+                let new = self.consume(to).await?;
+                let _ = self
+                    .channel
+                    .basic_cancel(old_tag.as_str().into(), BasicCancelOptions::default())
+                    .await;
+                self.stream.push(new);
+                tracing::info!(from, to, "prefetch follows the OCR share");
+            }
+            (None, Some(to)) => {
+                self.generation += 1;
+                let new = self.consume(to).await?;
+                self.stream.push(new);
+                tracing::info!(prefetch = to, "OCR share usable: consuming");
+            }
+            (Some(_), None) => {
+                // Its buffered deliveries still arrive through the stream, then it ends.
+                self.channel
+                    .basic_cancel(old_tag.as_str().into(), BasicCancelOptions::default())
+                    .await?;
+                tracing::info!("no usable OCR share: consumer cancelled; idle until a share");
+            }
+            (None, None) => {}
+        }
         self.prefetch = want;
         Ok(())
     }
 
     /// Stop taking deliveries (buffered ones still arrive through the stream).
     pub(super) async fn cancel(&self) {
+        if !self.consuming() {
+            return;
+        }
         let tag = self.current_tag();
         let cancel = self
             .channel
@@ -149,11 +191,54 @@ impl WorkConsumers {
     }
 }
 
-/// Prefetch for this replica now: configured, or twice its share of the OCR concurrency.
-pub(super) fn desired_prefetch<S, O>(ctx: &Context<S, O>) -> u16 {
-    if ctx.settings.broker.prefetch > 0 {
-        ctx.settings.broker.prefetch
+/// Prefetch for this replica now: configured, or twice its share of the OCR concurrency;
+/// `None` (no consumer) without a usable share.
+pub(super) fn desired_prefetch<S, O>(ctx: &Context<S, O>) -> Option<u16> {
+    let limiter = &ctx.pipeline.limiter;
+    prefetch_for(
+        ctx.settings.broker.prefetch,
+        limiter.share(),
+        limiter.prefetch_hint(),
+    )
+}
+
+/// The prefetch rule, pure: no consumer without a usable share, whatever is configured;
+/// otherwise the configured prefetch, or the share's hint.
+pub(super) fn prefetch_for(configured: u16, share: Share, hint: u16) -> Option<u16> {
+    if !share.is_usable() {
+        None
+    } else if configured > 0 {
+        Some(configured)
     } else {
-        ctx.pipeline.limiter.prefetch_hint().max(1)
+        Some(hint.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_usable_share_means_no_consumer() {
+        let share = |concurrency, rate_milli| Share {
+            concurrency,
+            rate_milli,
+        };
+        // Issue 12, defect 3: 2 calls/s over 3 replicas leaves one at 0 calls/s; before, it
+        // consumed with prefetch 2 × its slots and its jobs waited out their deadline.
+        assert_eq!(prefetch_for(0, share(2, 0), 4), None);
+        assert_eq!(prefetch_for(0, share(0, 5_000), 1), None);
+        assert_eq!(prefetch_for(0, Share::ZERO, 1), None);
+        assert_eq!(
+            prefetch_for(7, Share::ZERO, 1),
+            None,
+            "even when configured"
+        );
+        assert_eq!(
+            prefetch_for(0, share(2, 500), 4),
+            Some(4),
+            "below 1 call/s works"
+        );
+        assert_eq!(prefetch_for(7, share(2, 500), 4), Some(7));
     }
 }

@@ -133,11 +133,13 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         .await?;
     let mut events = Box::pin(conn.events_listener());
     ctx.health.set_connected(true);
+    // Consuming, even while idle for want of an OCR share (no consumer then): healthy.
     ctx.health.set_consuming(true);
+    ctx.health.set_active(true);
     ctx.metrics.consuming.set(1);
     tracing::info!(
         queue = %b.jobs_queue,
-        prefetch = work.prefetch(),
+        prefetch = ?work.prefetch(),
         broker = %crate::config::redacted_amqp_url(&b.amqp_url),
         "consuming"
     );
@@ -174,7 +176,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                     break Err(e);
                 }
             }
-            d = work.stream.next(), if flow.open(paused) => match d {
+            d = work.stream.next(), if flow.open(paused) && work.may_yield() => match d {
                 Some(Ok(delivery)) => {
                     let ctx = ctx.clone();
                     let publish = publish.clone();
@@ -182,6 +184,9 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                     tasks.spawn(async move { ctx.handle(delivery, &publish, &broken).await });
                 }
                 Some(Err(e)) => break Err(e.into()),
+                // The last consumer ended: cancelled for want of a share (idle), or the
+                // channel is gone.
+                None if !work.consuming() => {}
                 None => break Err(AmqpError::ChannelLost),
             },
             p = poison.next() => match p {
@@ -244,12 +249,18 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
             tasks.abort_all();
         }
     }
+    // Our jobs are over (drained or abandoned): the presence leaves, so the other replicas
+    // take this share until we consume again. (On shutdown the application leaves once this
+    // returns.)
+    if !shutdown.is_cancelled() {
+        ctx.health.set_active(false);
+    }
     end
 }
 
 /// Re-create the work consumer for a new prefetch, giving up (and ending the session) if the
 /// broker does not answer in time.
-async fn follow_bounded(work: &mut WorkConsumers, want: u16) -> Result<(), AmqpError> {
+async fn follow_bounded(work: &mut WorkConsumers, want: Option<u16>) -> Result<(), AmqpError> {
     match amqp::bounded(
         amqp::SHUTDOWN_CALL_WAIT * 5,
         "prefetch change",

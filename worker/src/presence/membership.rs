@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::limiter::Share;
+use crate::limiter::{MILLI, Share};
 
 /// How long a peer must have been stable (no shrink) before others grow into what it gave up:
 /// the domain's sliding rate window plus a margin.
@@ -48,8 +48,13 @@ pub struct Beat {
     pub started_ms: u64,
     /// Heartbeat sequence number.
     pub seq: u64,
-    /// The domain's calls per second as this replica is configured.
+    /// The domain's whole calls per second as this replica is configured (read by replicas
+    /// that predate `rate_milli`).
     pub rate: u32,
+    /// The domain's calls per second in millicalls (fractional rates); absent from the beats
+    /// of older replicas, whose `rate` is then used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_milli: Option<u32>,
     /// The domain's simultaneous calls as this replica is configured.
     pub conc: u32,
     /// Ids of the replicas this one counts, in rank order.
@@ -60,8 +65,11 @@ pub struct Beat {
     pub stable_ms: u64,
     /// Concurrency share applied now.
     pub share_conc: u32,
-    /// Rate share applied now.
+    /// Rate share applied now, whole calls per second.
     pub share_rate: u32,
+    /// Rate share applied now, millicalls per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_rate_milli: Option<u32>,
     /// Last heartbeat of a replica shutting down.
     pub leaving: bool,
 }
@@ -72,6 +80,21 @@ pub fn split(total: u32, n: u32, rank: u32) -> u32 {
         return total;
     }
     total / n + u32::from(rank < total % n)
+}
+
+/// A rate of `total_milli` millicalls per second split over `n` ranks; the share of `rank`,
+/// in millicalls. The whole calls are dealt out one by one as [`split`] does, and the
+/// fraction of a call left over goes to the next rank in line, so the shares add up to
+/// exactly the domain's rate and no replica's share has more than one fractional call: in
+/// any sliding second the replicas together make at most `⌈rate⌉` calls (exactly the rate
+/// for a whole-number rate, as before fractions were allowed). 2 calls/s over 3 replicas is
+/// 1 + 1 + 0 (the third takes no deliveries); 2.5 is 1 + 1 + 0.5; 0.5 over 2 is 0.5 + 0.
+pub fn split_rate(total_milli: u32, n: u32, rank: u32) -> u32 {
+    if n == 0 {
+        return total_milli;
+    }
+    let (whole, frac) = (total_milli / MILLI, total_milli % MILLI);
+    split(whole, n, rank) * MILLI + if rank == whole % n { frac } else { 0 }
 }
 
 struct Peer {
@@ -162,13 +185,15 @@ impl Membership {
             id: self.id.clone(),
             started_ms: self.started_ms,
             seq: self.seq,
-            rate: self.domain.rate_per_sec,
+            rate: self.domain.rate_milli / MILLI,
+            rate_milli: Some(self.domain.rate_milli),
             conc: self.domain.concurrency,
             view: self.view.clone(),
             settled: self.settled,
             stable_ms: now.duration_since(self.stable_since).as_millis() as u64,
             share_conc: self.applied.concurrency,
-            share_rate: self.applied.rate_per_sec,
+            share_rate: self.applied.rate_milli / MILLI,
+            share_rate_milli: Some(self.applied.rate_milli),
             leaving,
         }
     }
@@ -192,13 +217,15 @@ impl Membership {
         }
         let domain = Share {
             concurrency: beat.conc,
-            rate_per_sec: beat.rate,
+            rate_milli: beat
+                .rate_milli
+                .unwrap_or_else(|| beat.rate.saturating_mul(MILLI)),
         };
         if domain != self.domain && !self.warned_domain {
             self.warned_domain = true;
             tracing::warn!(
                 replica = %beat.id,
-                peer_rate = beat.rate,
+                peer_rate = domain.rate_per_sec(),
                 peer_concurrency = beat.conc,
                 "OCR quota: replicas are configured with different domain limits; using the smallest"
             );
@@ -266,7 +293,7 @@ impl Membership {
             .fold(self.domain, |d, p| d.min(p.domain));
         let target = Share {
             concurrency: split(domain.concurrency, n, rank),
-            rate_per_sec: split(domain.rate_per_sec, n, rank),
+            rate_milli: split_rate(domain.rate_milli, n, rank),
         };
         let mut next = self.applied.min(target);
         let view_changed = view != self.view;
@@ -277,7 +304,7 @@ impl Membership {
             next = target;
         }
         let shrank = next.concurrency < self.applied.concurrency
-            || next.rate_per_sec < self.applied.rate_per_sec;
+            || next.rate_milli < self.applied.rate_milli;
         let share_changed = next != self.applied;
         self.applied = next;
         let settled = held <= self.applied.concurrency;
@@ -313,7 +340,7 @@ mod tests {
 
     const DOMAIN: Share = Share {
         concurrency: 8,
-        rate_per_sec: 40,
+        rate_milli: 40_000,
     };
 
     #[test]
@@ -332,6 +359,73 @@ mod tests {
         assert_eq!(split(2, 3, 2), 0);
     }
 
+    /// Issue 12, defect 3: fractional rates split exactly, whole rates as before, and the
+    /// replica a rate leaves without a share is the one that takes no deliveries.
+    #[test]
+    fn fractional_rates_split_exactly() {
+        for total in [1u32, 400, 999, 1000, 2000, 2500, 40_000, 40_500, 41_001] {
+            for n in 1u32..=10 {
+                let shares: Vec<u32> = (0..n).map(|r| split_rate(total, n, r)).collect();
+                assert_eq!(shares.iter().sum::<u32>(), total, "{total} over {n}");
+                // At most one fractional call among them: the whole calls per sliding
+                // second add up to at most the rate rounded up.
+                let fractional = shares.iter().filter(|s| *s % MILLI != 0).count();
+                assert!(fractional <= 1, "{total} over {n}: {shares:?}");
+                let ceil: u32 = shares.iter().map(|s| s.div_ceil(MILLI)).sum();
+                assert_eq!(ceil, total.div_ceil(MILLI), "{total} over {n}: {shares:?}");
+            }
+        }
+        let of = |total, n| (0..n).map(|r| split_rate(total, n, r)).collect::<Vec<_>>();
+        assert_eq!(
+            of(40_000, 3),
+            vec![14_000, 13_000, 13_000],
+            "whole rates as before"
+        );
+        assert_eq!(of(2_000, 3), vec![1_000, 1_000, 0]);
+        assert_eq!(of(2_500, 3), vec![1_000, 1_000, 500]);
+        assert_eq!(of(2_500, 2), vec![1_500, 1_000]);
+        assert_eq!(of(500, 2), vec![500, 0]);
+        let usable = |total, n, conc| {
+            (0..n)
+                .filter(|&r| {
+                    Share {
+                        concurrency: split(conc, n, r),
+                        rate_milli: split_rate(total, n, r),
+                    }
+                    .is_usable()
+                })
+                .count()
+        };
+        assert_eq!(usable(2_000, 3, 8), 2, "2 calls/s over 3: one idle replica");
+        assert_eq!(usable(2_500, 3, 8), 3);
+        assert_eq!(usable(40_000, 3, 2), 2, "2 slots over 3: one idle replica");
+    }
+
+    #[test]
+    fn beats_carry_millicalls_and_old_beats_still_read() {
+        let now = Instant::now();
+        let domain = Share {
+            concurrency: 2,
+            rate_milli: 2_500,
+        };
+        let mut s = Membership::new("m".into(), 100, domain, Share::ZERO, now);
+        let b = s.beat(false, now);
+        assert_eq!((b.rate, b.rate_milli), (2, Some(2_500)));
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["rate_milli"], 2_500);
+        // A beat from a replica that predates millicalls: its whole rate counts.
+        let mut old = serde_json::to_value(beat("z", 200, &["m", "z"])).unwrap();
+        old.as_object_mut().unwrap().remove("rate_milli");
+        old["rate"] = serde_json::json!(2);
+        let old: Beat = serde_json::from_value(old).unwrap();
+        s.receive(old, now);
+        let e = s.evaluate(now, 0, TIMING);
+        assert_eq!(
+            e.target.rate_milli, 1_000,
+            "the smaller domain (2/s) over 2 ranks"
+        );
+    }
+
     #[test]
     fn discovery_is_one_and_a_half_periods() {
         let t = Timing::for_period(Duration::from_millis(500));
@@ -346,12 +440,14 @@ mod tests {
             started_ms,
             seq: 1,
             rate: 40,
+            rate_milli: None,
             conc: 8,
             view: view.iter().map(|s| s.to_string()).collect(),
             settled: true,
             stable_ms: 10_000,
             share_conc: 0,
             share_rate: 0,
+            share_rate_milli: None,
             leaving: false,
         }
     }
@@ -382,7 +478,7 @@ mod tests {
             e.share,
             Share {
                 concurrency: 4,
-                rate_per_sec: 20
+                rate_milli: 20_000
             }
         );
         assert!(e.changed);
@@ -397,14 +493,14 @@ mod tests {
         // it disagrees on the view.
         s.receive(beat("a", 50, &["a"]), now);
         s.evaluate(now, 0, TIMING);
-        assert_eq!(s.applied.rate_per_sec, 20);
+        assert_eq!(s.applied.rate_milli, 20_000);
         // It crashes: silent past the expiry, while we keep hearing ourselves. It was our only
         // peer, so losing it is losing every peer at once: we hold nothing, listen a
         // discovery window, and only then take the whole domain.
         now += Duration::from_millis(1000);
         hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
-        assert_eq!(s.applied.rate_per_sec, 20);
+        assert_eq!(s.applied.rate_milli, 20_000);
         now += Duration::from_millis(600);
         hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
@@ -436,7 +532,7 @@ mod tests {
             now += Duration::from_millis(250);
             let e = s.evaluate(now, 0, TIMING);
             assert!(
-                e.share.concurrency <= 3 && e.share.rate_per_sec <= 14,
+                e.share.concurrency <= 3 && e.share.rate_milli <= 14_000,
                 "grew to {:?} while hearing nobody",
                 e.share
             );
@@ -504,7 +600,7 @@ mod tests {
             s.applied,
             Share {
                 concurrency: 4,
-                rate_per_sec: 20
+                rate_milli: 20_000
             }
         );
     }

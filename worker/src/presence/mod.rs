@@ -21,7 +21,9 @@
 //!   everyone first.
 //!
 //! A replica that crashes stops heartbeating and drops out of the others' views after three
-//! periods; one that shuts down gracefully announces `leaving` once its calls are over. A
+//! periods; one that shuts down gracefully, or stops consuming (a configuration stop, a
+//! topology mismatch, a broker reconnect loop), announces `leaving` once its calls are over,
+//! and one that consumes again joins again as new. A
 //! replica whose presence session breaks drops to a zero share (the others will soon stop
 //! counting it) and joins again as new.
 //!
@@ -36,11 +38,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secrecy::SecretString;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use membership::{Beat, EXPIRY_PERIODS, Evaluation, Membership, SETTLE, Timing, split};
+pub use membership::{
+    Beat, EXPIRY_PERIODS, Evaluation, Membership, SETTLE, Timing, split, split_rate,
+};
 
 use crate::config::Settings;
 use crate::limiter::{OcrLimiter, Share};
@@ -102,12 +107,15 @@ impl Drop for PresenceHandle {
 }
 
 /// Start sharing: the limiter drops to a zero share at once and grows as the presence
-/// protocol allows. Returns `None` (and leaves the limiter at the whole domain) when sharing
-/// is turned off.
+/// protocol allows. The replica is a member only while `active` (it consumes; see
+/// [`crate::health::Health::subscribe_active`]): when it stops consuming it leaves, so its
+/// peers take its share, and joins again as new when it consumes again. Returns `None` (and
+/// leaves the limiter at the whole domain) when sharing is turned off.
 pub fn spawn(
     settings: &Settings,
     limiter: Arc<OcrLimiter>,
     metrics: Arc<Metrics>,
+    active: watch::Receiver<bool>,
 ) -> Option<PresenceHandle> {
     let config = PresenceConfig::from_settings(settings)?;
     limiter.set_share(Share::ZERO);
@@ -126,7 +134,7 @@ pub fn spawn(
     let sharing = session::Sharing::new(membership, limiter, metrics);
     sharing.publish_metrics();
     let token = stop.clone();
-    let task = tokio::spawn(async move { session::run(config, sharing, token).await });
+    let task = tokio::spawn(async move { session::run(config, sharing, token, active).await });
     Some(PresenceHandle {
         stop,
         task: Some(task),

@@ -11,6 +11,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, ExchangeKind};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -59,9 +60,9 @@ impl Sharing {
                 replicas = e.replicas,
                 rank = e.rank,
                 concurrency = e.share.concurrency,
-                rate_per_sec = e.share.rate_per_sec,
+                rate_per_sec = e.share.rate_per_sec(),
                 target_concurrency = e.target.concurrency,
-                target_rate_per_sec = e.target.rate_per_sec,
+                target_rate_per_sec = e.target.rate_per_sec(),
                 "OCR quota: share changed"
             );
         }
@@ -99,7 +100,7 @@ impl Sharing {
         self.reported = c;
         let per_sec = calls as f64 / secs;
         let applied = self.membership.applied;
-        let share = f64::from(applied.rate_per_sec);
+        let share = applied.rate_per_sec();
         let utilisation = if share > 0.0 { per_sec / share } else { 0.0 };
         self.metrics.ocr_quota_utilisation.set(utilisation);
         if calls == 0 && throttled == 0 {
@@ -109,7 +110,7 @@ impl Sharing {
             replicas = n,
             rank,
             share_concurrency = applied.concurrency,
-            share_rate_per_sec = applied.rate_per_sec,
+            share_rate_per_sec = applied.rate_per_sec(),
             concurrency_limit = self.limiter.current_limit(),
             paced_rate_per_sec = format!("{:.2}", self.limiter.current_rate()),
             calls_per_sec = format!("{per_sec:.2}"),
@@ -121,12 +122,37 @@ impl Sharing {
     }
 }
 
-/// Run presence sessions until `stop`, rejoining as new after a lost session.
-pub(super) async fn run(config: PresenceConfig, mut sharing: Sharing, stop: CancellationToken) {
+/// How a presence session ended without an error.
+enum Left {
+    /// `stop`: the process is exiting.
+    Stopped,
+    /// This replica stopped consuming: it left so its peers take its share.
+    Idle,
+}
+
+/// Run presence sessions until `stop`, rejoining as new after a lost session. A session runs
+/// only while this replica consumes (`active`): one that has stopped consuming (a
+/// configuration stop, a topology mismatch, a broker reconnect loop) leaves, so its peers
+/// take its share, and joins again as new when it consumes again.
+pub(super) async fn run(
+    config: PresenceConfig,
+    mut sharing: Sharing,
+    stop: CancellationToken,
+    mut active: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match session(&config, &mut sharing, &stop).await {
-            Ok(()) => return,
+        tokio::select! {
+            r = active.wait_for(|a| *a) => if r.is_err() { return },
+            () = stop.cancelled() => return,
+        }
+        match session(&config, &mut sharing, &stop, &mut active).await {
+            Ok(Left::Stopped) => return,
+            Ok(Left::Idle) => {
+                // Forget the peers: the next session is a new join.
+                sharing.reset();
+                backoff = Duration::from_millis(200);
+            }
             Err(e) => {
                 // Others stop counting us soon: stop calling, and join again as new.
                 sharing.reset();
@@ -161,7 +187,8 @@ async fn session(
     config: &PresenceConfig,
     sharing: &mut Sharing,
     stop: &CancellationToken,
-) -> anyhow::Result<()> {
+    active: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Left> {
     let conn = crate::amqp::connect(&config.amqp_url, "ocr-worker-presence").await?;
     let ch = conn.create_channel().await?;
     ch.exchange_declare(
@@ -220,7 +247,13 @@ async fn session(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         let changed = tokio::select! {
-            () = stop.cancelled() => break Ok(()),
+            () = stop.cancelled() => break Ok(Left::Stopped),
+            r = active.wait_for(|a| !*a) => {
+                // Not consuming any more (its jobs are drained or abandoned by then), or
+                // the consumer is gone for good: leave.
+                let _ = r;
+                break Ok(Left::Idle);
+            }
             d = beats.next() => match d {
                 Some(Ok(d)) => match serde_json::from_slice::<Beat>(&d.data) {
                     Ok(beat) => {
@@ -242,13 +275,29 @@ async fn session(
             next_beat = Instant::now() + config.period;
         }
     };
-    if result.is_ok() {
-        // Leaving: our calls are over (the caller waits for that), so others may grow.
+    if let Ok(left) = &result {
+        // Leaving: our calls are over (the caller waits for that, and a replica that stops
+        // consuming has drained or abandoned its jobs first), so others may grow. Bounded:
+        // during a resource alarm the beat is never written.
         sharing.limiter.set_share(Share::ZERO);
         sharing.membership.applied = Share::ZERO;
+        sharing.publish_metrics();
         let b = sharing.membership.beat(true, Instant::now());
-        let _ = publish(&ch, config, &b).await;
-        tracing::info!(replica = %sharing.membership.id, "OCR quota: presence left");
+        let _ = crate::amqp::bounded(
+            crate::amqp::SHUTDOWN_CALL_WAIT,
+            "presence leave",
+            publish(&ch, config, &b),
+        )
+        .await;
+        match left {
+            Left::Stopped => {
+                tracing::info!(replica = %sharing.membership.id, "OCR quota: presence left")
+            }
+            Left::Idle => tracing::warn!(
+                replica = %sharing.membership.id,
+                "OCR quota: not consuming; presence left so the other replicas take this share"
+            ),
+        }
         crate::amqp::close_bounded(ch.close(200, "leaving".into())).await;
     }
     crate::amqp::close_bounded(conn.close(200, "bye".into())).await;
