@@ -42,16 +42,11 @@ enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
-    /// Backfill: publish one job per object under s3://bucket/prefix.
+    /// Backfill: publish one job per object under one or more s3://bucket/prefix, filtered,
+    /// checkpointed and resumable (docs/backfill.md); --dry-run estimates the OCR time.
     Enqueue {
-        /// s3://bucket/prefix
-        target: String,
-        /// Resume after this key (printed by an earlier run).
-        #[arg(long)]
-        start_after: Option<String>,
-        /// Publish at most this many jobs.
-        #[arg(long)]
-        limit: Option<u64>,
+        #[command(flatten)]
+        args: enqueue::EnqueueArgs,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -282,29 +277,33 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Enqueue {
-            target,
-            start_after,
-            limit,
-            ..
-        } => {
-            let (bucket, prefix) = match split_s3(&target) {
-                Some(bp) => bp,
-                None => (target.trim_start_matches("s3://"), ""),
+        Command::Enqueue { args, .. } => {
+            let opts = match args.options(&settings) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("ocr-worker enqueue: {e}");
+                    std::process::exit(2);
+                }
             };
             let store = S3Store::from_settings(&settings.s3).await;
-            let report =
-                enqueue::enqueue_prefix(&settings, &store, bucket, prefix, start_after, limit)
-                    .await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "published": report.published,
-                    "skipped": report.skipped,
-                    "last_key": report.last_key,
-                })
-            );
-            Ok(())
+            let progress = enqueue::progress::Progress::for_stderr(opts.limit, opts.dry_run);
+            if opts.dry_run {
+                let report = enqueue::dry_run(&settings, &store, &opts, progress).await?;
+                eprintln!("dry run, nothing published:\n{}", report.estimate.explain());
+                println!("{}", serde_json::to_string(&report)?);
+                return Ok(());
+            }
+            match enqueue::enqueue(&settings, &store, &opts, progress).await {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string(&report)?);
+                    Ok(())
+                }
+                Err(enqueue::EnqueueError::Interrupted { hint, cause, .. }) => {
+                    eprintln!("{hint}");
+                    Err(anyhow::Error::new(*cause))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }
