@@ -13,7 +13,7 @@
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`, the status page `/`.
 //! - [`status`]: queue figures from the broker, the status document, `ocr-worker status`.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`enqueue`]: backfill: list an S3 prefix and publish one job per object.
+//! - [`enqueue`]: backfill: list S3 prefixes, filter, publish one job per object, checkpointed.
 //! - [`summary`]: read outcomes back and count them (demo, smoke tests).
 //! - [`dlq`]: dead letters: counts and listings that remove nothing, confirmed replay.
 //! - [`telemetry`]: logging set-up.

@@ -86,9 +86,6 @@ impl Options {
 /// Why a backfill failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
-    /// The flags do not go together.
-    #[error("{0}")]
-    Usage(String),
     /// The checkpoint could not be read, written or used.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),

@@ -5,7 +5,7 @@
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// The counts a backfill shows (over every target of the run).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,13 +66,16 @@ impl Progress {
             let style = if dry_run {
                 "{spinner} {elapsed_precise} listed {msg}"
             } else {
-                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} confirmed · {per_sec} · \
+                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} jobs confirmed · {rate} · \
                  ETA {eta} · {msg}"
             };
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
                 .with_style(
                     ProgressStyle::with_template(style)
                         .expect("a valid template")
+                        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0} jobs/s", s.per_sec());
+                        })
                         .progress_chars("=> "),
                 );
             bar.enable_steady_tick(Duration::from_millis(200));
@@ -125,15 +128,18 @@ impl Progress {
         }
     }
 
-    /// The final state.
+    /// The final state (a log line in any case, without a terminal).
     pub fn finish(&mut self, c: &Counts) {
+        if let Progress::Log {
+            started, dry_run, ..
+        } = self
+        {
+            log_line(c, started.elapsed(), *dry_run);
+            return;
+        }
         self.update(c);
-        match self {
-            Progress::Bar { bar, .. } => bar.finish(),
-            Progress::Log {
-                started, dry_run, ..
-            } => log_line(c, started.elapsed(), *dry_run),
-            Progress::Hidden => {}
+        if let Progress::Bar { bar, .. } = self {
+            bar.finish();
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - the checkpoint only ever holds a low-water mark ([`Watermark`]), saved as it moves (every
 //!   half window of confirms, at least every second while it moves, at the end, and on a
-//!   failure after the publishes still in flight have their answer);
+//!   failure after the publishes still in flight have their answer), in the background: the
+//!   loop goes on publishing while the file is written and fsynced;
 //! - at most `window` publishes are made after the last *saved* mark, so a crash (or a failed
 //!   page) followed by a resume publishes at most `window` jobs twice.
 
@@ -17,11 +18,11 @@ use ocr_common::job::{Job, PASSPORT, object_job_id};
 use tokio::time::Instant;
 
 use super::EnqueueError;
-use super::checkpoint::{Checkpoint, TargetState};
+use super::checkpoint::{Checkpoint, CheckpointError, TargetState};
 use super::filter::{Filter, Listed, SkipCounts};
 use super::progress::{Counts, Progress};
 use super::target::Target;
-use super::watermark::Watermark;
+use super::watermark::{SaveToken, Watermark};
 
 /// Longest time a moved mark waits before it is saved.
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -69,6 +70,12 @@ impl TargetRun {
     }
 }
 
+/// A save being written in the background, and the mark it writes.
+type Saving = (
+    tokio::task::JoinHandle<Result<(), CheckpointError>>,
+    SaveToken,
+);
+
 /// Where saves go and what the display shows.
 pub struct Recorder {
     /// The checkpoint file and its contents (`None`: no `--checkpoint`).
@@ -78,6 +85,8 @@ pub struct Recorder {
     /// Counts of the targets done earlier in this run (the display shows the run's total).
     pub earlier: Counts,
     last_save: Instant,
+    /// The save being written (at most one at a time, so files land in order).
+    saving: Option<Saving>,
 }
 
 impl Recorder {
@@ -88,38 +97,117 @@ impl Recorder {
             progress,
             earlier: Counts::default(),
             last_save: Instant::now(),
+            saving: None,
         }
     }
 
-    /// Record `run`'s mark (and whether the target is `complete`) in the checkpoint file.
-    pub fn save(&mut self, run: &mut TargetRun, complete: bool) -> Result<(), EnqueueError> {
-        if let Some((path, cp)) = &mut self.checkpoint {
-            cp.targets.insert(
-                run.target.to_string(),
-                TargetState {
-                    after: run.watermark.mark().map(str::to_string),
-                    complete,
-                    confirmed: run.confirmed_before + run.watermark.covered(),
-                    updated_at: chrono::Utc::now(),
-                },
-            );
-            cp.save(path)?;
+    /// Put `run`'s mark (and whether the target is `complete`) in the checkpoint; the copy
+    /// to write, if there is a file.
+    fn record(&mut self, run: &TargetRun, complete: bool) -> Option<(PathBuf, Checkpoint)> {
+        let (path, cp) = self.checkpoint.as_mut()?;
+        cp.targets.insert(
+            run.target.to_string(),
+            TargetState {
+                after: run.watermark.mark().map(str::to_string),
+                complete,
+                confirmed: run.confirmed_before + run.watermark.covered(),
+                updated_at: chrono::Utc::now(),
+            },
+        );
+        Some((path.clone(), cp.clone()))
+    }
+
+    /// Start saving `run`'s mark in the background (the loop goes on publishing within its
+    /// window meanwhile); without a file, it is "saved" at once.
+    fn start_save(&mut self, run: &mut TargetRun) {
+        if self.saving.is_some() {
+            return;
         }
-        run.watermark.saved();
+        let token = run.watermark.token();
+        match self.record(run, false) {
+            Some((path, cp)) => {
+                let write = tokio::task::spawn_blocking(move || cp.save(&path));
+                self.saving = Some((write, token));
+            }
+            None => {
+                run.watermark.saved(token);
+                self.last_save = Instant::now();
+            }
+        }
+    }
+
+    /// The background save ended with `written`.
+    fn save_ended(
+        &mut self,
+        run: &mut TargetRun,
+        written: Result<Result<(), CheckpointError>, tokio::task::JoinError>,
+    ) -> Result<(), EnqueueError> {
+        let Some((_, token)) = self.saving.take() else {
+            return Ok(());
+        };
+        match written {
+            Ok(Ok(())) => {
+                run.watermark.saved(token);
+                self.last_save = Instant::now();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(CheckpointError::Io {
+                path: self
+                    .checkpoint
+                    .as_ref()
+                    .map(|c| c.0.clone())
+                    .unwrap_or_default(),
+                source: std::io::Error::other(format!("the checkpoint writer failed: {e}")),
+            }
+            .into()),
+        }
+    }
+
+    /// Wait for the background save, if any.
+    async fn finish_saving(&mut self, run: &mut TargetRun) -> Result<(), EnqueueError> {
+        match self.saving.as_mut() {
+            Some((write, _)) => {
+                let written = write.await;
+                self.save_ended(run, written)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Save `run`'s mark now (after any background save), and whether it is `complete`.
+    pub async fn save(&mut self, run: &mut TargetRun, complete: bool) -> Result<(), EnqueueError> {
+        self.finish_saving(run).await?;
+        let token = run.watermark.token();
+        if let Some((path, cp)) = self.record(run, complete) {
+            cp.save(&path)?;
+        }
+        run.watermark.saved(token);
         self.last_save = Instant::now();
         Ok(())
     }
 
-    /// Whether the mark should be saved now: half a window of confirms went under it, or it
-    /// moved at least [`SAVE_EVERY`] ago.
+    /// Whether a save should start now: none is being written, and half a window of confirms
+    /// went under the mark, or it moved at least [`SAVE_EVERY`] ago.
     fn due(&self, run: &TargetRun, window: u64) -> bool {
         let w = &run.watermark;
-        w.unsaved_covered() >= (window / 2).max(1)
-            || (w.dirty() && self.last_save.elapsed() >= SAVE_EVERY)
+        self.saving.is_none()
+            && (w.unsaved_covered() >= (window / 2).max(1)
+                || (w.dirty() && self.last_save.elapsed() >= SAVE_EVERY))
     }
 
     fn show(&mut self, run: &TargetRun) {
         self.progress.update(&self.earlier.plus(&run.counts));
+    }
+}
+
+/// The background save's result (pending forever when there is none: its branch is off then).
+async fn saved(
+    saving: &mut Option<Saving>,
+) -> Result<Result<(), CheckpointError>, tokio::task::JoinError> {
+    match saving.as_mut() {
+        Some((write, _)) => write.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -195,28 +283,25 @@ where
                 }
             }
         }
-        if failure.is_none()
-            && rec.due(run, window)
-            && let Err(e) = rec.save(run, false)
-        {
-            failure = Some(e);
+        if failure.is_none() && rec.due(run, window) {
+            rec.start_save(run);
         }
         rec.show(run);
         let limit_reached = *remaining == Some(0);
         let can_list = failure.is_none() && !limit_reached && !listing_done && buffer.is_empty();
-        if in_flight.is_empty() {
+        if in_flight.is_empty() && rec.saving.is_none() {
             if failure.is_some() || limit_reached || (listing_done && buffer.is_empty()) {
                 break;
             }
             if !can_list {
                 // The window is full of confirmed publishes: saving the mark reopens it.
-                if let Err(e) = rec.save(run, false) {
-                    failure = Some(e);
-                }
+                rec.start_save(run);
                 continue;
             }
         }
         let save_at = rec.last_save + SAVE_EVERY;
+        // (Not after a failure: no save starts then, and a past deadline would spin.)
+        let idle = failure.is_none() && rec.saving.is_none() && run.watermark.dirty();
         tokio::select! {
             Some((seq, answer)) = in_flight.next(), if !in_flight.is_empty() => match answer {
                 Ok(()) => {
@@ -235,13 +320,18 @@ where
                 }
                 Some(Err(e)) => failure = Some(e),
             },
+            written = saved(&mut rec.saving), if rec.saving.is_some() => {
+                if let Err(e) = rec.save_ended(run, written) {
+                    failure.get_or_insert(e);
+                }
+            },
             // Wake up to save a mark that moved and then stood still (a slow page).
-            () = tokio::time::sleep_until(save_at), if run.watermark.dirty() => {}
+            () = tokio::time::sleep_until(save_at), if idle => {}
         }
     }
     let complete =
         failure.is_none() && listing_done && buffer.is_empty() && run.watermark.above() == 0;
-    let saved = rec.save(run, complete);
+    let saved = rec.save(run, complete).await;
     rec.show(run);
     match (failure, saved) {
         (Some(e), saved) => {
@@ -328,7 +418,9 @@ mod tests {
                     tokio::task::yield_now().await;
                 }
                 if failed {
-                    Err(EnqueueError::Usage(format!("refused {key}")))
+                    Err(EnqueueError::Broker(crate::amqp::AmqpError::Nacked {
+                        exchange: format!("refused {key}"),
+                    }))
                 } else {
                     Ok(())
                 }
@@ -505,5 +597,33 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("503"), "{err}");
         assert_eq!(saved(&path).after.as_deref(), Some("k002.png"));
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_that_cannot_be_written_stops_the_run_within_one_window() {
+        let ks = keys(100);
+        let refs: Vec<&str> = ks.iter().map(String::as_str).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir").join("cp.json");
+        let mut rec = Recorder::new(Some((path, Checkpoint::new("t".into()))), Progress::Hidden);
+        let mut run = TargetRun::new(Target::parse("s3://bkt/").unwrap(), None, 0);
+        let sent: Sent = Rc::default();
+        let err = pump(
+            &mut run,
+            &plan(8),
+            &mut None,
+            &mut rec,
+            futures::stream::iter(pages(&refs, 50)),
+            publisher(|_| 1, |_| false, sent.clone()),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, EnqueueError::Checkpoint(_)), "{err}");
+        // Nothing can be saved, so the window is never reopened.
+        assert!(
+            sent.borrow().len() <= 8,
+            "{} published",
+            sent.borrow().len()
+        );
     }
 }

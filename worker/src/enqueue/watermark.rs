@@ -5,7 +5,9 @@
 //!
 //! Resuming a listing *after* the mark misses no object. What it repeats is at most the
 //! publishes made after the mark that was last saved ([`Watermark::unsaved`]); the enqueue
-//! loop keeps that number under its window, which bounds the duplicates of a crash.
+//! loop keeps that number under its window, which bounds the duplicates of a crash. A save
+//! takes a [`SaveToken`] of the mark it writes and, once the file is durable, hands it back
+//! ([`Watermark::saved`]): the mark may move on while the file is being written.
 
 use std::collections::VecDeque;
 
@@ -29,10 +31,17 @@ pub struct Watermark {
     mark: Option<String>,
     /// Publishes that went under the mark in this run.
     covered: u64,
-    /// Publishes that went under the mark since [`Watermark::saved`].
-    unsaved_covered: u64,
-    /// The mark moved since [`Watermark::saved`].
-    dirty: bool,
+    /// Times the mark moved in this run.
+    moves: u64,
+    /// `covered` and `moves` as of the last durable save.
+    saved: SaveToken,
+}
+
+/// The state of a mark as one save writes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaveToken {
+    covered: u64,
+    moves: u64,
 }
 
 impl Watermark {
@@ -43,8 +52,8 @@ impl Watermark {
             pending: VecDeque::new(),
             mark: start,
             covered: 0,
-            unsaved_covered: 0,
-            dirty: false,
+            moves: 0,
+            saved: SaveToken::default(),
         }
     }
 
@@ -66,7 +75,7 @@ impl Watermark {
             Some(last) => last.skipped_after = Some(key),
             None => {
                 self.mark = Some(key);
-                self.dirty = true;
+                self.moves += 1;
             }
         }
     }
@@ -88,8 +97,7 @@ impl Watermark {
             self.mark = Some(e.skipped_after.unwrap_or(e.key));
             self.base += 1;
             self.covered += 1;
-            self.unsaved_covered += 1;
-            self.dirty = true;
+            self.moves += 1;
         }
     }
 
@@ -112,23 +120,32 @@ impl Watermark {
     /// Publishes made after the last saved mark: what a crash now could publish twice once
     /// resumed from the saved checkpoint.
     pub fn unsaved(&self) -> u64 {
-        self.pending.len() as u64 + self.unsaved_covered
+        self.pending.len() as u64 + self.unsaved_covered()
     }
 
     /// Publishes that went under the mark since the last save.
     pub fn unsaved_covered(&self) -> u64 {
-        self.unsaved_covered
+        self.covered - self.saved.covered
     }
 
     /// Whether the mark moved since the last save.
     pub fn dirty(&self) -> bool {
-        self.dirty
+        self.moves != self.saved.moves
     }
 
-    /// The current mark has been saved.
-    pub fn saved(&mut self) {
-        self.unsaved_covered = 0;
-        self.dirty = false;
+    /// The mark as it stands, for a save of [`Watermark::mark`] to hand back when durable.
+    pub fn token(&self) -> SaveToken {
+        SaveToken {
+            covered: self.covered,
+            moves: self.moves,
+        }
+    }
+
+    /// The mark of `token` is durable (an older token than the last one changes nothing).
+    pub fn saved(&mut self, token: SaveToken) {
+        if token.moves >= self.saved.moves {
+            self.saved = token;
+        }
     }
 }
 
@@ -206,13 +223,19 @@ mod tests {
         assert_eq!(w.unsaved(), 2);
         w.confirm(a);
         assert_eq!((w.unsaved(), w.unsaved_covered(), w.dirty()), (2, 1, true));
-        w.saved();
+        let t = w.token();
+        w.saved(t);
         assert_eq!((w.unsaved(), w.dirty()), (1, false));
+        // A save starts, the mark moves on while it is written: what it saved is less.
+        let t = w.token();
         w.confirm(b);
         w.confirm(b); // twice: no effect
         w.confirm(99); // never issued: no effect
-        assert_eq!((w.unsaved(), w.covered()), (1, 2));
-        w.saved();
-        assert_eq!(w.unsaved(), 0);
+        w.saved(t);
+        assert_eq!((w.unsaved(), w.covered(), w.dirty()), (1, 2, true));
+        let newer = w.token();
+        w.saved(newer);
+        w.saved(t); // an older save finishing late changes nothing
+        assert_eq!((w.unsaved(), w.dirty()), (0, false));
     }
 }
