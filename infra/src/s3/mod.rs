@@ -121,7 +121,10 @@ impl S3Faults {
     }
 
     fn get_latency(&self) -> Duration {
-        let (min, max) = *self.get_latency_ms.read().unwrap_or_else(|p| p.into_inner());
+        let (min, max) = *self
+            .get_latency_ms
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         if max == 0 {
             return Duration::ZERO;
         }
@@ -282,7 +285,11 @@ pub struct Args {
 
 fn parse_range_ms(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let p = |v: &str| v.trim().parse::<u64>().map_err(|_| format!("`{s}` is not MIN-MAX in ms"));
+    let p = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{s}` is not MIN-MAX in ms"))
+    };
     let (a, b) = (p(a)?, p(b)?);
     if a > b {
         return Err(format!("`{s}`: MIN is above MAX"));

@@ -42,7 +42,7 @@ pub struct Estimate {
     /// OCR calls they need (one each).
     pub ocr_calls: u64,
     /// The domain's calls per second.
-    pub rate_per_sec: u32,
+    pub rate_per_sec: f64,
     /// The domain's simultaneous calls.
     pub max_concurrency: u32,
     /// The assumed time of one call, in seconds.
@@ -60,11 +60,11 @@ pub struct Estimate {
 pub fn estimate(
     objects: u64,
     bytes: u64,
-    rate_per_sec: u32,
+    rate_per_sec: f64,
     max_concurrency: u32,
     latency: Duration,
 ) -> Estimate {
-    let rate = f64::from(rate_per_sec);
+    let rate = rate_per_sec;
     let latency_secs = latency.as_secs_f64();
     let by_concurrency = if latency_secs > 0.0 {
         f64::from(max_concurrency) / latency_secs
@@ -122,7 +122,7 @@ impl Estimate {
             human_duration(self.estimated_secs),
             group(self.ocr_calls),
             per_sec(self.calls_per_sec),
-            self.rate_per_sec,
+            per_sec(self.rate_per_sec),
             self.max_concurrency,
             per_sec(self.ocr_latency_secs),
             per_sec(by_concurrency),
@@ -138,7 +138,7 @@ impl Estimate {
 mod tests {
     use super::*;
 
-    fn check(objects: u64, rate: u32, concurrency: u32, latency_ms: u64, per_sec: f64, secs: f64) {
+    fn check(objects: u64, rate: f64, concurrency: u32, latency_ms: u64, per_sec: f64, secs: f64) {
         let e = estimate(
             objects,
             0,
@@ -157,28 +157,30 @@ mod tests {
     #[test]
     fn the_time_is_objects_over_the_smaller_of_rate_and_concurrency_over_latency() {
         // Defaults: rate 10/s, 4 at once, 2 s each: 2 calls/s, bound by concurrency.
-        check(1000, 10, 4, 2000, 2.0, 500.0);
+        check(1000, 10.0, 4, 2000, 2.0, 500.0);
         // 40/s, 8 at once, 100 ms: concurrency allows 80/s, so the rate binds.
-        check(1000, 40, 8, 100, 40.0, 25.0);
+        check(1000, 40.0, 8, 100, 40.0, 25.0);
         // Exactly equal: 10/s either way.
-        check(50, 10, 15, 1500, 10.0, 5.0);
+        check(50, 10.0, 15, 1500, 10.0, 5.0);
         // No latency: only the rate.
-        check(30, 3, 1, 0, 3.0, 10.0);
+        check(30, 3.0, 1, 0, 3.0, 10.0);
+        // A fractional rate: half a call per second.
+        check(30, 0.5, 4, 2000, 0.5, 60.0);
         // Nothing to do takes no time.
-        check(0, 10, 4, 2000, 2.0, 0.0);
+        check(0, 10.0, 4, 2000, 2.0, 0.0);
         assert_eq!(
-            estimate(1, 0, 10, 4, Duration::from_secs(2)).bound,
+            estimate(1, 0, 10.0, 4, Duration::from_secs(2)).bound,
             Bound::Concurrency
         );
         assert_eq!(
-            estimate(1, 0, 10, 40, Duration::from_secs(2)).bound,
+            estimate(1, 0, 10.0, 40, Duration::from_secs(2)).bound,
             Bound::Rate
         );
     }
 
     #[test]
     fn the_explanation_shows_the_arithmetic() {
-        let e = estimate(12_345, 6_012_345_678, 10, 4, Duration::from_millis(1500));
+        let e = estimate(12_345, 6_012_345_678, 10.0, 4, Duration::from_millis(1500));
         let text = e.explain();
         assert!(
             text.contains("objects: 12 345 (6.0 GB, 6 012 345 678 bytes)"),

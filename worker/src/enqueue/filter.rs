@@ -83,7 +83,7 @@ impl SkipCounts {
 /// Storage classes whose objects cannot be read without a restore. GLACIER_IR (Glacier
 /// Instant Retrieval) is read like STANDARD, in milliseconds, so it is *not* one of them;
 /// neither are STANDARD_IA, ONEZONE_IA or INTELLIGENT_TIERING (whose optional archive tiers a
-/// listing does not show: such a GET fails and the job is dead-lettered as `access_denied`).
+/// listing does not show: such a GET fails and the job is dead-lettered as `object_archived`).
 pub const ARCHIVE_CLASSES: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
 
 /// Whether a listed storage class needs a restore before a GET.
