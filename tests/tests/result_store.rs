@@ -300,3 +300,43 @@ async fn a_result_store_that_refuses_us_stops_consumption_before_any_paid_call()
     assert_eq!(env.queue_len("jobs").await.unwrap(), 1);
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueueing_the_same_prefix_again_makes_no_new_ocr_call() {
+    let env = env_with(5).await;
+    let worker = env.spawn_worker(store_settings(&env)).await.unwrap();
+    let enqueue = |env: &TestEnv| {
+        let out = env
+            .worker_command(&["enqueue", &format!("s3://{BUCKET}/in/")], &[])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    enqueue(&env);
+    let first = results_by_id(&env.collect(5, WAIT).await.unwrap());
+    assert_eq!(first.len(), 5);
+    assert!(first.values().all(|r| r["reused"] == json!(false)));
+    assert_eq!(emulator_stats(&env).await.unwrap().billed_total, 5);
+    // The backfill again: the same job ids (content-derived), and every answer from the store.
+    enqueue(&env);
+    let again = env.collect(5, WAIT).await.unwrap();
+    let again = results_by_id(&again);
+    let ids = |m: &std::collections::HashMap<String, Value>| {
+        m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(
+        ids(&again),
+        ids(&first),
+        "the same content gets the same job ids"
+    );
+    assert!(again.values().all(|r| r["reused"] == json!(true)));
+    let stats = emulator_stats(&env).await.unwrap();
+    assert_eq!(stats.billed_total, 5, "0 new OCR calls");
+    assert_eq!(stats.digests_billed_more_than_once, 0);
+    worker.stop().await.unwrap();
+    env.cleanup().await;
+}
