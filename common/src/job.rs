@@ -81,33 +81,33 @@ pub enum InvalidJob {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A bucket event that asks for no job (only [`Job::parse`] says this; the consumer acks
+    /// such an event without an outcome).
+    #[error("the message is a bucket event that asks for no job ({0})")]
+    NotAJob(crate::intake::IgnoredEvent),
+}
+
+/// A serde error as an [`InvalidJob`]: serde_json's messages describe the shape (type, field),
+/// and only the part before any quoted data is kept.
+pub(crate) fn malformed(e: serde_json::Error) -> InvalidJob {
+    InvalidJob::Malformed(e.classify_label().to_string() + &shape_hint(&e))
 }
 
 impl Job {
-    /// Parse and validate a job body of at most `max_bytes`: a job object, or an S3/MinIO
-    /// bucket notification for one created object (see [`crate::s3_event`]).
+    /// Parse and validate a job body of at most `max_bytes`: a job object, or a bucket event
+    /// for one created object (see [`crate::intake`], [`crate::s3_event`]). A bucket event that
+    /// asks for no job (a test event, a metadata-only change) is
+    /// [`InvalidJob::NotAJob`] here; the consumer uses [`crate::intake::Intake::parse`], which
+    /// tells them apart.
     pub fn parse(body: &[u8], max_bytes: usize) -> Result<Job, InvalidJob> {
-        if body.len() > max_bytes {
-            return Err(InvalidJob::TooLarge {
-                size: body.len(),
-                limit: max_bytes,
-            });
+        match crate::intake::Intake::parse(body, max_bytes)? {
+            crate::intake::Intake::Job(job) => Ok(job),
+            crate::intake::Intake::Ignored(reason) => Err(InvalidJob::NotAJob(reason)),
         }
-        // serde_json's messages describe the shape (type/field), not the values.
-        let malformed = |e: serde_json::Error| {
-            InvalidJob::Malformed(e.classify_label().to_string() + &shape_hint(&e))
-        };
-        let value: Value = serde_json::from_slice(body).map_err(malformed)?;
-        let job: Job = if crate::s3_event::is_notification(&value) {
-            crate::s3_event::job_from_notification(value)?
-        } else {
-            serde_json::from_value(value).map_err(malformed)?
-        };
-        job.validate()?;
-        Ok(job)
     }
 
-    fn validate(&self) -> Result<(), InvalidJob> {
+    /// The checks every job passes, whoever wrote it.
+    pub(crate) fn validate(&self) -> Result<(), InvalidJob> {
         let field = |field, reason| Err(InvalidJob::Field { field, reason });
         if self.job_id.trim().is_empty() {
             return field("job_id", "must be a non-empty string");

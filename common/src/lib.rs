@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`job`]: the job message, parsed and validated.
-//! - [`s3_event`]: S3/MinIO bucket notifications accepted as jobs.
+//! - [`intake`]: what a message asks for: a job, or a bucket event that asks for none
+//!   ([`intake::Intake`], [`intake::IgnoredEvent`]), SNS envelopes.
+//! - [`s3_event`]: S3/MinIO bucket events (notifications, test events, EventBridge) as jobs.
 //! - [`format`]: image format detection from magic bytes; single-page and truncation checks.
 //! - [`failure`]: the error taxonomy and the disposition each error gets.
 //! - [`message`]: result and dead-letter messages.
@@ -18,6 +20,7 @@ pub mod clova;
 pub mod country;
 pub mod failure;
 pub mod format;
+pub mod intake;
 pub mod job;
 pub mod message;
 pub mod mrz;

@@ -622,15 +622,20 @@ pub fn assert_schema(name: &str, value: &Value) {
 /// A bucket notification as MinIO's AMQP target (or S3) sends it, for one created object:
 /// AWS event format 2.x plus MinIO's top-level `EventName` and `Key`.
 pub fn s3_notification(bucket: &str, encoded_key: &str, etag: &str, size: u64) -> Value {
+    minio_event("s3:ObjectCreated:Put", bucket, encoded_key, etag, size)
+}
+
+/// [`s3_notification`] with another event name (`s3:ObjectCreated:PutTagging`, ...).
+pub fn minio_event(event: &str, bucket: &str, encoded_key: &str, etag: &str, size: u64) -> Value {
     serde_json::json!({
-        "EventName": "s3:ObjectCreated:Put",
+        "EventName": event,
         "Key": format!("{bucket}/{encoded_key}"),
         "Records": [{
             "eventVersion": "2.0",
             "eventSource": "minio:s3",
             "awsRegion": "",
             "eventTime": "2026-11-26T01:02:03.456Z",
-            "eventName": "s3:ObjectCreated:Put",
+            "eventName": event,
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "configurationId": "Config",
@@ -639,6 +644,68 @@ pub fn s3_notification(bucket: &str, encoded_key: &str, etag: &str, size: u64) -
                            "contentType": "image/png", "sequencer": "17E1B1D0A8A5B1C2"}
             }
         }]
+    })
+}
+
+/// An SNS notification carrying `message` (a bucket event) as its JSON-string `Message`, as an
+/// HTTP/S subscriber receives it: the fields of the example on "HTTP/HTTPS notification JSON
+/// format", <https://docs.aws.amazon.com/sns/latest/dg/http-notification-json.html>, with the
+/// subject S3 gives its notifications.
+pub fn sns_notification(message: &Value) -> Value {
+    serde_json::json!({
+        "Type": "Notification",
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
+        "Subject": "Amazon S3 Notification",
+        "Message": message.to_string(),
+        "Timestamp": "2012-05-02T00:54:06.655Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLEw6JRN...",
+        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+        "UnsubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-west-2:123456789012:MyTopic:c9135db0-26c4-47ec-8998-413945fb5a96"
+    })
+}
+
+/// An EventBridge "Object Created" event for `bucket/key` (the key as it is: EventBridge does
+/// not URL-encode it), shaped like the example on "EventBridge event message structure",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>.
+pub fn eventbridge_object_created(bucket: &str, key: &str, etag: &str, size: u64) -> Value {
+    serde_json::json!({
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "111122223333",
+        "time": "2021-11-12T00:00:00Z",
+        "region": "ca-central-1",
+        "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                "key": key,
+                "size": size,
+                "etag": etag,
+                "sequencer": "617f08299329d189"
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": "PutObject"
+        }
+    })
+}
+
+/// The test message S3 sends when a notification is configured on `bucket` ("Event message
+/// structure", <https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html>).
+pub fn s3_test_event(bucket: &str) -> Value {
+    serde_json::json!({
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": "2014-10-13T15:57:02.089Z",
+        "Bucket": bucket,
+        "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"
     })
 }
 

@@ -92,6 +92,7 @@ fn dashboard_is_grafana_json_with_datasource_references_and_every_panel_ops_need
     for needed in [
         "ocr_worker_jobs_total",
         "ocr_worker_dead_letters_total",
+        "ocr_worker_events_ignored_total",
         "ocr_worker_s3_fetch_duration_seconds_bucket",
         "ocr_worker_limiter_wait_seconds_bucket",
         "ocr_worker_ocr_call_duration_seconds_bucket",
@@ -155,6 +156,8 @@ async fn live_scrape_passes_promtool_and_speaks_both_formats() {
         "ocr_worker_dead_letters_total{kind=\"object_not_found\"} 1",
         "ocr_worker_s3_fetch_duration_seconds_count{result=\"error\"} 1",
         "ocr_worker_ocr_call_duration_seconds_count{result=\"ok\"} 1",
+        "ocr_worker_events_ignored_total{reason=\"metadata_only\"} 0",
+        "ocr_worker_jobs_total{outcome=\"ignored\"} 0",
     ] {
         assert!(text.contains(line), "missing `{line}`");
     }

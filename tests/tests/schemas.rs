@@ -1,11 +1,15 @@
 //! The published JSON Schemas against what the worker really accepts and sends: job bodies
-//! (the harness's, bucket notifications), results and dead letters, with formats checked.
+//! (the harness's, bucket events in every shape the worker reads), results and dead letters,
+//! with formats checked.
 
 use ocr_common::failure::JobError;
-use ocr_common::job::Job;
+use ocr_common::intake::{IgnoredEvent, Intake};
 use ocr_common::message::DeadLetterMessage;
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::{TestEnv, Truth, assert_schema, passport_png, s3_notification, schema_errors};
+use ocr_tests::{
+    TestEnv, Truth, assert_schema, eventbridge_object_created, minio_event, passport_png,
+    s3_notification, s3_test_event, schema_errors, sns_notification,
+};
 use serde_json::{Value, json};
 
 /// A notification shaped like the example on AWS's "Event message structure" page (S3 User
@@ -44,8 +48,17 @@ fn aws_documented_notification() -> Value {
     })
 }
 
-/// Each body with whether the worker takes it as a job.
-fn job_bodies() -> Vec<(&'static str, Value, bool)> {
+/// What the worker makes of a body.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Job,
+    Ignored(IgnoredEvent),
+    Invalid,
+}
+
+/// Each body with what the worker makes of it.
+fn job_bodies() -> Vec<(&'static str, Value, Verdict)> {
+    use Verdict::*;
     let minio = s3_notification("passports", "inbox/new+scan%2B1.png", "\"abc\"", 245_112);
     let mut removed = minio.clone();
     removed["Records"][0]["eventName"] = json!("s3:ObjectRemoved:Delete");
@@ -61,58 +74,181 @@ fn job_bodies() -> Vec<(&'static str, Value, bool)> {
         .as_object_mut()
         .unwrap()
         .remove("key");
+    let eventbridge = eventbridge_object_created("passports", "inbox/new scan+1.png", "abc", 5);
+    let mut eb_deleted = eventbridge.clone();
+    eb_deleted["detail-type"] = json!("Object Deleted");
+    let mut eb_tags = eventbridge.clone();
+    eb_tags["detail-type"] = json!("Object Tags Added");
+    let mut eb_ec2 = eventbridge.clone();
+    eb_ec2["source"] = json!("aws.ec2");
+    let mut eb_dotdot = eventbridge.clone();
+    eb_dotdot["detail"]["object"]["key"] = json!("a/../b.png");
+    let mut sns_confirm = sns_notification(&json!("ignored"));
+    sns_confirm["Type"] = json!("SubscriptionConfirmation");
+    sns_confirm["Message"] = json!(
+        "You have chosen to subscribe to the topic arn:aws:sns:us-west-2:123456789012:MyTopic."
+    );
+    sns_confirm["Token"] = json!(
+        "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736"
+    );
+    let mut sns_other_type = sns_notification(&minio);
+    sns_other_type["Type"] = json!("Telegram");
+    let mut sns_text = sns_notification(&minio);
+    sns_text["Message"] = json!("Hello world!");
+    let put_tagging = minio_event(
+        "s3:ObjectCreated:PutTagging",
+        "passports",
+        "inbox/a.png",
+        "abc",
+        5,
+    );
     vec![
         (
             "plain job",
             json!({"job_id": "j-1", "bucket": "passports", "key": "a/one.png"}),
-            true,
+            Job,
         ),
         (
             "job with every field",
             json!({"job_id": "j-2", "bucket": "passports", "key": "a/two.jpg",
                    "version_id": "v1", "document_type": "passport",
                    "metadata": {"batch": 7}}),
-            true,
+            Job,
         ),
-        ("MinIO notification", minio, true),
+        ("MinIO notification", minio.clone(), Job),
         (
             "AWS documented notification",
             aws_documented_notification(),
-            true,
+            Job,
         ),
-        ("removal notification", removed, false),
-        ("two records", two, false),
-        ("no record", none, false),
-        ("notification with a bad bucket", bad_bucket, false),
-        ("notification without a key", no_key, false),
+        (
+            "AWS notification in SNS",
+            sns_notification(&aws_documented_notification()),
+            Job,
+        ),
+        ("EventBridge Object Created", eventbridge.clone(), Job),
+        ("EventBridge in SNS", sns_notification(&eventbridge), Job),
+        (
+            "S3 test event",
+            s3_test_event("passports"),
+            Ignored(IgnoredEvent::TestEvent),
+        ),
+        (
+            "S3 test event in SNS",
+            sns_notification(&s3_test_event("passports")),
+            Ignored(IgnoredEvent::TestEvent),
+        ),
+        (
+            "MinIO PutTagging",
+            put_tagging.clone(),
+            Ignored(IgnoredEvent::MetadataOnly),
+        ),
+        (
+            "MinIO PutTagging in SNS",
+            sns_notification(&put_tagging),
+            Ignored(IgnoredEvent::MetadataOnly),
+        ),
+        (
+            "EventBridge tags added",
+            eb_tags,
+            Ignored(IgnoredEvent::MetadataOnly),
+        ),
+        (
+            "SNS subscription confirmation",
+            sns_confirm,
+            Ignored(IgnoredEvent::SnsControl),
+        ),
+        ("removal notification", removed.clone(), Invalid),
+        ("removal in SNS", sns_notification(&removed), Invalid),
+        ("two records", two, Invalid),
+        ("no record", none, Invalid),
+        ("notification with a bad bucket", bad_bucket, Invalid),
+        ("notification without a key", no_key, Invalid),
+        ("EventBridge Object Deleted", eb_deleted, Invalid),
+        ("EventBridge from EC2", eb_ec2, Invalid),
+        ("EventBridge with a dot-dot key", eb_dotdot, Invalid),
+        ("SNS of an unknown type", sns_other_type, Invalid),
+        ("SNS with a text message", sns_text, Invalid),
+        (
+            "SNS around a job",
+            sns_notification(&json!({"job_id": "j", "bucket": "passports", "key": "a.png"})),
+            Invalid,
+        ),
+        (
+            "SNS around SNS",
+            sns_notification(&sns_notification(&minio)),
+            Invalid,
+        ),
         (
             "job without key",
             json!({"job_id": "j-3", "bucket": "passports"}),
-            false,
+            Invalid,
         ),
         (
             "job with a dot-dot key",
             json!({"job_id": "j-4", "bucket": "passports", "key": "a/../b.png"}),
-            false,
+            Invalid,
         ),
         (
             "job with another document type",
             json!({"job_id": "j-5", "bucket": "passports", "key": "a.png",
                    "document_type": "id_card"}),
-            false,
+            Invalid,
         ),
-        ("not an object", json!(["job"]), false),
+        ("not an object", json!(["job"]), Invalid),
     ]
 }
 
+/// The job schema with only its `bucket_event` branch: what an SNS notification's `Message`
+/// must be (the schema says so with `contentSchema`, which validators treat as an annotation).
+fn bucket_event_errors(event: &Value) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/job.schema.json");
+    let mut schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    schema["oneOf"] = json!([{"$ref": "#/$defs/bucket_event"}]);
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(&schema)
+        .unwrap();
+    validator
+        .iter_errors(event)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// The schema's verdict: the body is valid, and an SNS notification's message is a bucket event.
+fn schema_accepts(body: &Value) -> Result<(), Vec<String>> {
+    let errors = schema_errors("job", body);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if body["Type"] == "Notification" {
+        let inner: Value = serde_json::from_str(body["Message"].as_str().unwrap_or(""))
+            .map_err(|e| vec![format!("Message is not JSON: {e}")])?;
+        let errors = bucket_event_errors(&inner);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
+    Ok(())
+}
+
 #[test]
-fn the_job_schema_accepts_exactly_what_the_worker_takes_as_a_job() {
-    for (name, body, is_job) in job_bodies() {
+fn the_job_schema_accepts_exactly_what_the_worker_takes_as_a_job_or_ignores() {
+    for (name, body, want) in job_bodies() {
         let bytes = serde_json::to_vec(&body).unwrap();
-        let parsed = Job::parse(&bytes, 64 * 1024);
-        assert_eq!(parsed.is_ok(), is_job, "{name}: worker says {parsed:?}");
-        let errors = schema_errors("job", &body);
-        assert_eq!(errors.is_empty(), is_job, "{name}: schema says {errors:#?}");
+        let verdict = match Intake::parse(&bytes, 64 * 1024) {
+            Ok(Intake::Job(_)) => Verdict::Job,
+            Ok(Intake::Ignored(r)) => Verdict::Ignored(r),
+            Err(_) => Verdict::Invalid,
+        };
+        assert_eq!(verdict, want, "{name}: the worker says {verdict:?}");
+        let schema = schema_accepts(&body);
+        assert_eq!(
+            schema.is_ok(),
+            want != Verdict::Invalid,
+            "{name}: the schema says {schema:#?}"
+        );
     }
 }
 

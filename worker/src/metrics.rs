@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use ocr_common::failure::{Disposition, ErrorKind, JobError, ProviderCode};
+use ocr_common::intake::IgnoredEvent;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -31,8 +32,15 @@ pub struct KindLabel {
 /// Label with one `outcome` value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    /// `succeeded`, `dead_lettered`, `retried`, `requeued`, `abandoned`.
+    /// `succeeded`, `dead_lettered`, `retried`, `requeued`, `abandoned`, `ignored`.
     pub outcome: String,
+}
+
+/// Label with one `reason` value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why a bucket event was ignored ([`IgnoredEvent::as_str`]).
+    pub reason: String,
 }
 
 /// Label with one `result` value.
@@ -84,12 +92,13 @@ pub struct BuildLabels {
 }
 
 /// Every job outcome label value.
-pub const OUTCOMES: [&str; 5] = [
+pub const OUTCOMES: [&str; 6] = [
     "succeeded",
     "dead_lettered",
     "retried",
     "requeued",
     "abandoned",
+    "ignored",
 ];
 
 /// The result classes of an OCR call, by what the worker does next.
@@ -201,6 +210,8 @@ pub struct Metrics {
     pub jobs: Family<OutcomeLabel, Counter>,
     /// Dead letters published, by kind.
     pub dead_letters: Family<KindLabel, Counter>,
+    /// Bucket events acked without a job or an outcome, by reason.
+    pub events_ignored: Family<ReasonLabel, Counter>,
     /// OCR calls, by result (`ok`, known provider code, `other`, or error kind).
     pub ocr_calls: Family<ResultLabel, Counter>,
     /// OCR rejections for quota (`0025`, `0023`, `rate_limited` for gateway 429).
@@ -273,6 +284,7 @@ impl Metrics {
         let m = Metrics {
             jobs: Family::default(),
             dead_letters: Family::default(),
+            events_ignored: Family::default(),
             ocr_calls: Family::default(),
             ocr_throttled: Family::default(),
             ocr_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
@@ -318,6 +330,11 @@ impl Metrics {
             "dead_letters",
             "Dead letters published, by kind",
             m.dead_letters.clone(),
+        );
+        registry.register(
+            "events_ignored",
+            "Bucket events acked with no job and no outcome, by reason",
+            m.events_ignored.clone(),
         );
         registry.register(
             "ocr_calls",
@@ -451,6 +468,9 @@ impl Metrics {
                 });
             }
         }
+        for r in IgnoredEvent::ALL {
+            let _ = self.events_ignored.get_or_create(&reason(r));
+        }
         let _ = self.ocr_calls.get_or_create(&result("ok"));
         let _ = self.ocr_calls.get_or_create(&result(OTHER));
         for c in ProviderCode::KNOWN {
@@ -524,6 +544,11 @@ impl Metrics {
                 outcome: bounded(outcome, &OUTCOMES).to_string(),
             })
             .inc();
+    }
+
+    /// Count a bucket event that was acked without a job.
+    pub fn event_ignored(&self, why: IgnoredEvent) {
+        self.events_ignored.get_or_create(&reason(why)).inc();
     }
 
     /// Count an OCR call result (`ok`, or a value from [`ocr_result_label`]).
@@ -616,6 +641,12 @@ fn outcome(o: &str) -> OutcomeLabel {
     }
 }
 
+fn reason(r: IgnoredEvent) -> ReasonLabel {
+    ReasonLabel {
+        reason: r.as_str().to_string(),
+    }
+}
+
 fn result(r: &str) -> ResultLabel {
     ResultLabel {
         result: r.to_string(),
@@ -679,6 +710,15 @@ mod tests {
         assert!(text.contains("ocr_worker_dead_letters_total{kind=\"poison_message\"} 0"));
         assert!(!text.contains("ocr_worker_dead_letters_total{kind=\"transient\"}"));
         assert!(text.contains("ocr_worker_jobs_total{outcome=\"succeeded\"} 0"));
+        assert!(text.contains("ocr_worker_jobs_total{outcome=\"ignored\"} 0"));
+        assert!(text.contains("ocr_worker_job_duration_seconds_count{outcome=\"ignored\"} 0"));
+        for r in IgnoredEvent::ALL {
+            let line = format!(
+                "ocr_worker_events_ignored_total{{reason=\"{}\"}} 0",
+                r.as_str()
+            );
+            assert!(text.contains(&line), "missing {line}");
+        }
         assert!(
             text.contains("ocr_worker_ocr_call_duration_seconds_count{result=\"rate_limited\"} 0")
         );

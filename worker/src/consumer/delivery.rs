@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use lapin::message::Delivery;
 use ocr_common::failure::JobError;
+use ocr_common::intake::{IgnoredEvent, Intake};
 use ocr_common::job::Job;
 use ocr_common::message::{DeadLetterMessage, outcome_message_id};
 use ocr_common::retry::{self, Decision};
@@ -15,6 +16,14 @@ use super::{Context, Outcome};
 use crate::amqp::{self, ATTEMPTS_HEADER, Publisher, RETRIES_HEADER};
 use crate::ocr::OcrApi;
 use crate::storage::ObjectStore;
+
+/// What an attempt came to.
+enum Attempt {
+    /// A bucket event that asks for no job: nothing to publish.
+    Ignored(IgnoredEvent),
+    /// A job (or an invalid one): its outcome to publish.
+    Decided(Attempted),
+}
 
 /// A delivery after its attempt: what to publish, and the ids to publish it under.
 struct Attempted {
@@ -54,15 +63,21 @@ pub(super) fn message_id_of(delivery: &Delivery, job: Option<&Job>) -> String {
 }
 
 impl<S: ObjectStore, O: OcrApi> Context<S, O> {
-    /// Parse, run the pipeline under the job deadline, and let the retry policy decide.
-    async fn attempt(&self, delivery: &Delivery) -> Attempted {
-        let parsed = Job::parse(&delivery.data, self.settings.broker.max_job_bytes);
-        self.observe_queued(delivery, parsed.as_ref().ok());
+    /// Parse, run the pipeline under the job deadline, and let the retry policy decide. An
+    /// ignored event comes back before any S3 or OCR request.
+    async fn attempt(&self, delivery: &Delivery) -> Attempt {
+        let parsed = Intake::parse(&delivery.data, self.settings.broker.max_job_bytes);
+        let job = parsed.as_ref().ok().and_then(|i| match i {
+            Intake::Job(job) => Some(job),
+            Intake::Ignored(_) => None,
+        });
+        self.observe_queued(delivery, job);
         let job = match parsed {
-            Ok(job) => job,
+            Ok(Intake::Job(job)) => job,
+            Ok(Intake::Ignored(reason)) => return Attempt::Ignored(reason),
             Err(invalid) => {
                 let salvaged = salvage_job_id(&delivery.data);
-                return Attempted {
+                return Attempt::Decided(Attempted {
                     // An invalid job that still names a job id is deduplicated on it.
                     message_id: salvaged
                         .clone()
@@ -73,7 +88,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                         error: JobError::InvalidJob(invalid),
                         attempts: 0,
                     },
-                };
+                });
             }
         };
         let props = &delivery.properties;
@@ -94,12 +109,12 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                 .map_err(|e| JobError::BadResponse(format!("result not serialisable: {e}")))
         });
         let attempts = attempts.load(Ordering::Acquire);
-        Attempted {
+        Attempt::Decided(Attempted {
             message_id: message_id_of(delivery, Some(&job)),
             job_id: Some(job.job_id.clone()),
             job: Some(job),
             decision: retry::decide(body, attempts, retries, &self.settings.retry.policy),
-        }
+        })
     }
 
     /// Handle one delivery to its end. Publishing goes on `publish`, acking on the delivery's
@@ -169,7 +184,10 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
             message_id,
             job,
             decision,
-        } = self.attempt(delivery).await;
+        } = match self.attempt(delivery).await {
+            Attempt::Decided(attempted) => attempted,
+            Attempt::Ignored(reason) => return self.settle_ignored(delivery, reason).await,
+        };
         let job_id_or_dash = job_id.as_deref().unwrap_or("-");
         let (route, body, headers, outcome) = match decision {
             Decision::Publish(body) => {

@@ -3,9 +3,11 @@
 //!
 //! Per delivery: parse the job → run the [`Pipeline`] under the job deadline → ask the retry
 //! policy ([`ocr_common::retry::decide`]) → publish exactly one of: a result, a dead letter, or
-//! a delayed retry copy → on the broker's confirm (and no return), ack. A configuration error
-//! nacks the delivery back to the queue and stops consumption. A task whose channel died never
-//! acks anything: the broker redelivers.
+//! a delayed retry copy → on the broker's confirm (and no return), ack. A bucket event that
+//! asks for no job ([`ocr_common::intake::Intake::Ignored`]: a test event, a metadata-only
+//! change) is acked at once with no outcome and counted by reason, before any S3 or OCR
+//! request. A configuration error nacks the delivery back to the queue and stops consumption.
+//! A task whose channel died never acks anything: the broker redelivers.
 //!
 //! # Layout
 //! - [`session`]: broker sessions, reconnect with backoff, drain on shutdown.
@@ -45,10 +47,13 @@ pub enum Outcome {
     Requeued,
     /// Nothing acked (the channel died or the outcome was not confirmed): the broker redelivers.
     Abandoned,
+    /// A bucket event that asks for no job: acked, no outcome published.
+    Ignored(ocr_common::intake::IgnoredEvent),
 }
 
 impl Outcome {
-    /// The `outcome` label of `ocr_jobs_total` for an acked delivery.
+    /// The `outcome` label of `ocr_worker_jobs_total` and `ocr_worker_job_duration_seconds`
+    /// (one of [`crate::metrics::OUTCOMES`]).
     fn metric_label(&self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -56,6 +61,7 @@ impl Outcome {
             Outcome::Retried => "retried",
             Outcome::Requeued => "requeued",
             Outcome::Abandoned => "abandoned",
+            Outcome::Ignored(_) => "ignored",
         }
     }
 }

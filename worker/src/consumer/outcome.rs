@@ -8,6 +8,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::FieldTable;
 use ocr_common::failure::JobError;
+use ocr_common::intake::IgnoredEvent;
 
 use super::{Context, Outcome};
 use crate::amqp::{self, AmqpError, Outgoing, Publisher};
@@ -87,6 +88,36 @@ impl<S, O> Context<S, O> {
             .await;
         self.metrics.job(Outcome::Requeued.metric_label());
         Outcome::Requeued
+    }
+
+    /// Ack a bucket event that asks for no job: there is no outcome to publish, so nothing to
+    /// wait for. Counted once acked; an ack that fails leaves it for redelivery (it is ignored
+    /// again then).
+    pub(super) async fn settle_ignored(
+        &self,
+        delivery: &Delivery,
+        reason: IgnoredEvent,
+    ) -> Outcome {
+        // The reason only: the event's bucket and key are producer data.
+        tracing::debug!(reason = %reason, "bucket event ignored: no job");
+        match delivery.acker.ack(BasicAckOptions::default()).await {
+            Ok(true) => {
+                self.metrics.event_ignored(reason);
+                let outcome = Outcome::Ignored(reason);
+                self.metrics.job(outcome.metric_label());
+                outcome
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    "ack of an ignored event not sent (channel closed): it will be redelivered"
+                );
+                Outcome::Abandoned
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ack of an ignored event failed: it will be redelivered");
+                Outcome::Abandoned
+            }
+        }
     }
 
     /// Settle the delivery by what publishing its `outcome` gave.
