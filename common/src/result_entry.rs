@@ -80,7 +80,7 @@ pub fn dead_letter_key(prefix: &str, job: Option<&Job>, message_id: &str) -> Str
 /// dead-letter prefix of the result store's bucket. Bucket notifications for such keys are
 /// ignored, or writing results would create jobs in a loop.
 pub fn is_own_output(bucket: &str, key: &str, store_bucket: &str, prefixes: &[&str]) -> bool {
-    bucket == store_bucket && prefixes.iter().any(|p| key.starts_with(p))
+    bucket == store_bucket && crate::intake::is_under_prefixes(key, prefixes)
 }
 
 /// One stored result.

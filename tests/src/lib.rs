@@ -709,14 +709,18 @@ pub fn s3_test_event(bucket: &str) -> Value {
     })
 }
 
-/// Path of a workspace binary (`ocr-worker`, `ocr-infra`) next to this test executable.
+/// Path of a workspace binary (`ocr-worker`, `ocr-infra`) of the same build profile as this
+/// test or benchmark executable.
 /// `scripts/test.sh` builds them before the tests.
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>/deps");
+    // Tests run from target/<profile>/deps/, benchmark binaries from target/<profile>/.
+    let parent = exe.parent().expect("target/<profile>[/deps]");
+    let dir = if parent.ends_with("deps") {
+        parent.parent().expect("target/<profile>")
+    } else {
+        parent
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),

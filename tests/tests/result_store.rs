@@ -340,3 +340,57 @@ async fn enqueueing_the_same_prefix_again_makes_no_new_ocr_call() {
     worker.stop().await.unwrap();
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_for_the_stores_own_writes_are_ignored_not_looped() {
+    let env = env_with(1).await;
+    // The store shares the images' bucket: the set-up the start-up warning is about.
+    let mut args = env.settings_args();
+    args.results_bucket = Some(BUCKET.into());
+    let worker = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let png = passport_png(&Truth::synthetic(0));
+    let upload = ocr_tests::s3_notification(BUCKET, "in/0.png", "etag-0", png.len() as u64);
+    publish(&env, upload).await;
+    let first = env.collect(1, WAIT).await.unwrap();
+    assert_eq!(first[0].queue, "result", "{:?}", first[0].body);
+    // The bucket now announces the entry the worker just wrote, and a dead letter's copy.
+    let keys = list_in(&env, BUCKET, "ocr-results/").await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    for key in [keys[0].as_str(), "ocr-dead-letters/scans/x.png@etag-1.json"] {
+        let event = ocr_tests::s3_notification(BUCKET, key, "etag-entry", 100);
+        publish(&env, event).await;
+    }
+    ocr_tests::eventually(WAIT, || async {
+        worker.metrics().await.ok().and_then(|m| {
+            m.get(r#"ocr_worker_events_ignored_total{reason="own_output"}"#)
+                .copied()
+        }) == Some(2.0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        env.queue_len("results").await.unwrap(),
+        0,
+        "no outcome for them"
+    );
+    assert_eq!(env.queue_len("dead").await.unwrap(), 0);
+    assert_eq!(env.queue_len("jobs").await.unwrap(), 0);
+    assert_eq!(emulator_stats(&env).await.unwrap().billed_total, 1);
+    worker.stop().await.unwrap();
+    env.cleanup().await;
+}
+
+async fn list_in(env: &TestEnv, bucket: &str, prefix: &str) -> Vec<String> {
+    let out = env
+        .s3_client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
+}

@@ -6,6 +6,8 @@
 //!
 //! `cargo build --release -p ocr-worker -p ocr-tests --bins &&
 //!  target/release/bench_cost [JOBS] [RUNS] [IMAGE_KB] [PREFETCH] 2>/dev/null`
+//!
+//! `BENCH_WORKER_ENV=K=V,...` adds to the worker's environment (e.g. `TOKIO_WORKER_THREADS=1`).
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,13 @@ async fn main() -> anyhow::Result<()> {
     let image_kb: usize = args.get(3).map_or(Ok(300), |s| s.parse())?;
     let prefetch: usize = args.get(4).map_or(Ok(32), |s| s.parse())?;
     let images = 64u64;
+    // More of the worker's environment, for experiments: `BENCH_WORKER_ENV=K=V,K2=V2`.
+    let more: Vec<(String, String)> = std::env::var("BENCH_WORKER_ENV")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let (mut cpu, mut rss, mut rate) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let env = TestEnv::start(EmulatorConfig::default()).await?;
@@ -85,13 +94,14 @@ async fn main() -> anyhow::Result<()> {
             let png = padded_png(&Truth::synthetic(i), image_kb * 1024);
             env.put("bench", &format!("{i}.png"), png).await?;
         }
-        let extra = [
+        let mut extra = vec![
             ("CLOVA_OCR_RATE_PER_SEC", "100000".to_string()),
             ("CLOVA_OCR_MAX_CONCURRENCY", prefetch.to_string()),
             ("OCR_PREFETCH", prefetch.to_string()),
             ("OCR_REQUEST_MODE", "multipart".to_string()),
             ("RUST_LOG", "info".to_string()),
         ];
+        extra.extend(more.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let worker = env.spawn_worker_process(&extra).await?;
         let pid = worker
             .pid()

@@ -32,7 +32,7 @@ struct Attempted {
     /// The outcome's `message_id`: consumers deduplicate on it.
     message_id: String,
     /// The job, when it parsed (where its dead letter is stored).
-    job: Option<Job>,
+    job: Option<Box<Job>>,
     decision: Decision<Vec<u8>>,
 }
 
@@ -66,7 +66,23 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
     /// Parse, run the pipeline under the job deadline, and let the retry policy decide. An
     /// ignored event comes back before any S3 or OCR request.
     async fn attempt(&self, delivery: &Delivery) -> Attempt {
-        let parsed = Intake::parse(&delivery.data, self.settings.broker.max_job_bytes);
+        // A bucket event for a key this worker wrote (its result store's prefixes) would make
+        // a job of every stored result, in a loop.
+        let own_output = |job: &Job| {
+            self.pipeline.results.as_ref().is_some_and(|store| {
+                ocr_common::result_entry::is_own_output(
+                    &job.bucket,
+                    &job.key,
+                    &store.settings().bucket,
+                    &store.prefixes(),
+                )
+            })
+        };
+        let parsed = Intake::parse_with(
+            &delivery.data,
+            self.settings.broker.max_job_bytes,
+            own_output,
+        );
         let job = parsed.as_ref().ok().and_then(|i| match i {
             Intake::Job(job) => Some(job),
             Intake::Ignored(_) => None,
@@ -112,7 +128,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         Attempt::Decided(Attempted {
             message_id: message_id_of(delivery, Some(&job)),
             job_id: Some(job.job_id.clone()),
-            job: Some(job),
+            job: Some(Box::new(job)),
             decision: retry::decide(body, attempts, retries, &self.settings.retry.policy),
         })
     }
@@ -211,7 +227,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     "job dead-lettered"
                 );
                 let body = serde_json::to_vec(&dl).unwrap_or_default();
-                self.keep_dead_letter(job.as_ref(), &message_id, &body)
+                self.keep_dead_letter(job.as_deref(), &message_id, &body)
                     .await;
                 (
                     Route::DeadLetter(dl.routing_key()),
