@@ -91,21 +91,21 @@ fn check_exactly_once(ids: &[String], got: &[Received]) -> (usize, HashMap<Strin
     (got.len() - by_id.len(), kinds)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_batch_loses_nothing() {
-    let env = env_with_images(16).await;
-    let n = scale(3000);
-    let prefetch = 16usize;
-    let extra = [("OCR_PREFETCH", prefetch.to_string())];
-    // The first worker declares the topology; jobs are published while it runs.
-    let mut first = Some(env.spawn_worker_process(&extra).await.unwrap());
-    let collector = env.collector().await.unwrap();
-    let ids = publish_jobs(&env, "kill", n, 16).await;
-    let kills = 3;
+/// SIGKILL worker processes `kills` times while `n` jobs run (starting with `first`, each at a
+/// further `n / (kills + 1)` outcomes), and return the worker that finishes the batch.
+async fn kill_during(
+    env: &TestEnv,
+    extra: &[(&str, String)],
+    collector: &ocr_tests::Collector,
+    first: ocr_tests::WorkerProcess,
+    n: usize,
+    kills: usize,
+) -> ocr_tests::WorkerProcess {
+    let mut first = Some(first);
     for k in 0..kills {
         let w = match first.take() {
             Some(w) => w,
-            None => env.spawn_worker_process(&extra).await.unwrap(),
+            None => env.spawn_worker_process(extra).await.unwrap(),
         };
         // Let it get well into the batch, then kill it without warning.
         let target = (k + 1) * n / (kills + 1);
@@ -115,7 +115,21 @@ async fn sigkill_mid_batch_loses_nothing() {
             .unwrap();
         w.kill9().await.unwrap();
     }
-    let w = env.spawn_worker_process(&extra).await.unwrap();
+    env.spawn_worker_process(extra).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_batch_loses_nothing() {
+    let env = env_with_images(16).await;
+    let n = scale(3000);
+    let prefetch = 16usize;
+    let extra = [("OCR_PREFETCH", prefetch.to_string())];
+    // The first worker declares the topology; jobs are published while it runs.
+    let first = env.spawn_worker_process(&extra).await.unwrap();
+    let collector = env.collector().await.unwrap();
+    let ids = publish_jobs(&env, "kill", n, 16).await;
+    let kills = 3;
+    let w = kill_during(&env, &extra, &collector, first, n, kills).await;
     collector
         .wait_until(Duration::from_secs(180), |c| c.distinct() >= n)
         .await
@@ -154,23 +168,11 @@ async fn sigkill_with_a_result_store_pays_once_per_image_and_a_rerun_pays_nothin
         ("OCR_PREFETCH", "16".to_string()),
         ("OCR_RESULTS_BUCKET", "ocr-store".to_string()),
     ];
-    let mut first = Some(env.spawn_worker_process(&extra).await.unwrap());
+    let first = env.spawn_worker_process(&extra).await.unwrap();
     let collector = env.collector().await.unwrap();
     let ids = publish_jobs(&env, "paid", images, images).await;
     let kills = 3;
-    for k in 0..kills {
-        let w = match first.take() {
-            Some(w) => w,
-            None => env.spawn_worker_process(&extra).await.unwrap(),
-        };
-        let target = (k + 1) * images / (kills + 1);
-        collector
-            .wait_until(Duration::from_secs(120), |c| c.len() >= target)
-            .await
-            .unwrap();
-        w.kill9().await.unwrap();
-    }
-    let w = env.spawn_worker_process(&extra).await.unwrap();
+    let w = kill_during(&env, &extra, &collector, first, images, kills).await;
     collector
         .wait_until(Duration::from_secs(180), |c| c.distinct() >= images)
         .await

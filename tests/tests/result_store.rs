@@ -55,18 +55,7 @@ async fn get_json(env: &TestEnv, bucket: &str, key: &str) -> Option<Value> {
 }
 
 async fn list(env: &TestEnv, prefix: &str) -> Vec<String> {
-    let out = env
-        .s3_client
-        .list_objects_v2()
-        .bucket(STORE)
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect()
+    list_in(env, STORE, prefix).await
 }
 
 fn results_by_id(got: &[Received]) -> std::collections::HashMap<String, Value> {
