@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::job::{Job, MAX_KEY_BYTES};
-use crate::message::{OcrInfo, ResultMessage, Source};
+use crate::message::ResultMessage;
 
 /// Version of the entry layout ([`ResultEntry`]).
 pub const ENTRY_VERSION: u32 = 1;
@@ -92,13 +92,10 @@ pub struct ResultEntry {
     pub normalizer_version: u32,
     /// The worker release that wrote the entry.
     pub written_by: String,
-    /// The image the answer is for.
-    pub source: Source,
-    /// The paid call.
-    pub ocr: OcrInfo,
     /// The CLOVA answer as received (the `200 OK` body).
     pub clova_response: Value,
-    /// The result as it was published.
+    /// The result as it was published: its `source` is the image the answer is for, its `ocr`
+    /// the paid call.
     pub result: ResultMessage,
     /// When the entry was written.
     pub stored_at: DateTime<Utc>,

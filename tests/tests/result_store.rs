@@ -148,7 +148,7 @@ async fn a_second_round_of_the_same_images_makes_no_ocr_call() {
     assert_eq!(emulator_stats(&env).await.unwrap().billed_total, 4);
     let replaced = get_json(&env, STORE, &entry_key).await.unwrap();
     assert_eq!(
-        replaced["ocr"]["request_id"],
+        replaced["result"]["ocr"]["request_id"],
         forced["forced"]["ocr"]["request_id"]
     );
 

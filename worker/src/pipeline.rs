@@ -141,10 +141,10 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 attempts.load(Ordering::Acquire),
                 now,
             )?;
-            if let (Some(store), Some(tag)) = (&self.results, &tag) {
-                self.keep(store, job, tag, &result, raw, now).await?;
+            match (&self.results, &tag) {
+                (Some(store), Some(tag)) => self.keep(store, job, tag, result, raw, now).await,
+                _ => Ok(result),
             }
-            Ok(result)
         }
         .await;
         if let Err(e) = &result {
@@ -232,12 +232,12 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         let reply = OcrReply {
             response,
             raw: serde_json::Value::Null,
-            request_id: entry.ocr.request_id.clone(),
-            duration: Duration::from_millis(entry.ocr.duration_ms),
+            request_id: entry.result.ocr.request_id.clone(),
+            duration: Duration::from_millis(entry.result.ocr.duration_ms),
         };
         let mut result = build_result(
             reply,
-            entry.source,
+            entry.result.source,
             job,
             attempts.load(Ordering::Acquire),
             chrono::Utc::now(),
@@ -248,25 +248,24 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         Ok(Some(result))
     }
 
-    /// Store the paid answer behind `result` (quick retries for a transient store error; a
-    /// result that cannot be stored is not published, so a retry finds no entry either).
+    /// Store the paid answer behind `result` and hand `result` back (quick retries for a
+    /// transient store error; a result that cannot be stored is not published, so a retry
+    /// finds no entry either). The result moves through the entry: no copy of it is made.
     async fn keep(
         &self,
         store: &ResultStore,
         job: &Job,
         tag: &ContentTag,
-        result: &ResultMessage,
+        result: ResultMessage,
         raw: serde_json::Value,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), JobError> {
+    ) -> Result<ResultMessage, JobError> {
         let entry = ResultEntry {
             entry_version: ENTRY_VERSION,
             normalizer_version: NORMALIZER_VERSION,
             written_by: format!("ocr-worker {}", env!("CARGO_PKG_VERSION")),
-            source: result.source.clone(),
-            ocr: result.ocr.clone(),
             clova_response: raw,
-            result: result.clone(),
+            result,
             stored_at: now,
         };
         let mut backoff = self.backoff();
@@ -275,7 +274,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
             match store.put_result(job, tag, &entry).await {
                 Ok(()) => {
                     self.metrics.store_request("write_result", "ok");
-                    return Ok(());
+                    return Ok(entry.result);
                 }
                 Err(e) => {
                     self.metrics.store_request("write_result", "error");
