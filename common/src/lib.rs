@@ -6,6 +6,7 @@
 //! - [`intake`]: what a message asks for: a job, or a bucket event that asks for none
 //!   ([`intake::Intake`], [`intake::IgnoredEvent`]), SNS envelopes.
 //! - [`s3_event`]: S3/MinIO bucket events (notifications, test events, EventBridge) as jobs.
+//! - [`lane`]: the bulk and priority lanes, and the bulk floor's arithmetic.
 //! - [`format`]: image format detection from magic bytes; single-page and truncation checks.
 //! - [`failure`]: the error taxonomy and the disposition each error gets.
 //! - [`message`]: result and dead-letter messages.
@@ -22,6 +23,7 @@ pub mod failure;
 pub mod format;
 pub mod intake;
 pub mod job;
+pub mod lane;
 pub mod message;
 pub mod mrz;
 pub mod normalize;

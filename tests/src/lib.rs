@@ -48,9 +48,11 @@ pub const RETRY_DELAYS: [&str; 2] = ["200ms", "400ms"];
 pub struct Names {
     /// Unique prefix of every name.
     pub prefix: String,
-    /// Work queue.
+    /// Work queue (the bulk lane).
     pub jobs: String,
-    /// The work queue's broker dead letters.
+    /// The priority lane's work queue (`<jobs>.priority`).
+    pub priority: String,
+    /// The work queues' broker dead letters.
     pub poison: String,
     /// Results exchange.
     pub results_exchange: String,
@@ -62,7 +64,8 @@ pub struct Names {
     pub dead_queue: String,
     /// The delay stages ([`RETRY_DELAYS`]) as the worker's `retry_delays` setting.
     pub retry_delays: String,
-    /// The delay queues the worker declares for them (`<jobs>.delay.<stage>`).
+    /// The delay queues the worker declares for them (`<jobs>.delay.<stage>`, then
+    /// `<priority>.delay.<stage>`).
     pub delay_queues: Vec<String>,
 }
 
@@ -70,6 +73,7 @@ impl Names {
     /// The names under `prefix`.
     pub fn new(prefix: &str) -> Names {
         let jobs = format!("{prefix}.jobs");
+        let priority = format!("{jobs}.priority");
         Names {
             prefix: prefix.to_string(),
             poison: format!("{jobs}.poison"),
@@ -78,10 +82,11 @@ impl Names {
             dead_exchange: format!("{prefix}.dead"),
             dead_queue: format!("{prefix}.dead"),
             retry_delays: RETRY_DELAYS.join(","),
-            delay_queues: RETRY_DELAYS
+            delay_queues: [&jobs, &priority]
                 .iter()
-                .map(|d| format!("{jobs}.delay.{d}"))
+                .flat_map(|q| RETRY_DELAYS.iter().map(move |d| format!("{q}.delay.{d}")))
                 .collect(),
+            priority,
             jobs,
         }
     }
@@ -95,6 +100,7 @@ impl Names {
     pub fn queues(&self) -> Vec<&str> {
         let mut q = vec![
             self.jobs.as_str(),
+            self.priority.as_str(),
             self.poison.as_str(),
             self.results_queue.as_str(),
             self.dead_queue.as_str(),
@@ -111,6 +117,7 @@ impl Names {
     /// Set the names in worker settings.
     pub fn apply(&self, args: &mut SettingsArgs) {
         args.jobs_queue = Some(self.jobs.clone());
+        args.priority_queue = Some(self.priority.clone());
         args.poison_queue = Some(self.poison.clone());
         args.results_exchange = Some(self.results_exchange.clone());
         args.results_queue = Some(self.results_queue.clone());
@@ -123,6 +130,7 @@ impl Names {
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("OCR_JOBS_QUEUE", &self.jobs),
+            ("OCR_PRIORITY_QUEUE", &self.priority),
             ("OCR_POISON_QUEUE", &self.poison),
             ("OCR_RESULTS_EXCHANGE", &self.results_exchange),
             ("OCR_RESULTS_QUEUE", &self.results_queue),
@@ -314,6 +322,18 @@ impl TestEnv {
         message_id: Option<&str>,
         correlation_id: Option<&str>,
     ) -> anyhow::Result<()> {
+        self.publish_raw_to(&self.names.jobs, body, message_id, correlation_id)
+            .await
+    }
+
+    /// Publish a raw job body to `queue` (a lane's work queue) with optional AMQP ids.
+    pub async fn publish_raw_to(
+        &self,
+        queue: &str,
+        body: &[u8],
+        message_id: Option<&str>,
+        correlation_id: Option<&str>,
+    ) -> anyhow::Result<()> {
         let mut props = BasicProperties::default().with_delivery_mode(2);
         if let Some(m) = message_id {
             props = props.with_message_id(m.into());
@@ -324,7 +344,7 @@ impl TestEnv {
         self.channel
             .basic_publish(
                 "".into(),
-                self.names.jobs.as_str().into(),
+                queue.into(),
                 BasicPublishOptions::default(),
                 body,
                 props,
@@ -332,6 +352,24 @@ impl TestEnv {
             .await?
             .await?;
         Ok(())
+    }
+
+    /// Publish a job for `bucket/key` to the priority lane.
+    pub async fn publish_priority_job(
+        &self,
+        job_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::json!({"job_id": job_id, "bucket": bucket, "key": key});
+        assert_schema("job", &body);
+        self.publish_raw_to(
+            &self.names.priority,
+            &serde_json::to_vec(&body)?,
+            None,
+            Some(&format!("corr-{job_id}")),
+        )
+        .await
     }
 
     /// Publish a job for `bucket/key`.
@@ -459,6 +497,11 @@ impl WorkerHandle {
                 Some((k.to_string(), v.parse().ok()?))
             })
             .collect())
+    }
+
+    /// One sample of the worker's metrics (`name{labels}` as exposed), if it has it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics().await.ok()?.get(name).copied()
     }
 
     /// Ask for a graceful shutdown and wait for the worker to exit.

@@ -30,13 +30,15 @@ struct Taken {
 
 /// Drain the work queue, each body checked against the schema.
 async fn drain(env: &TestEnv) -> Vec<Taken> {
+    drain_queue(env, &env.names.jobs).await
+}
+
+/// Drain `queue`, each body checked against the schema.
+async fn drain_queue(env: &TestEnv, queue: &str) -> Vec<Taken> {
     let mut out = Vec::new();
     while let Some(m) = env
         .channel
-        .basic_get(
-            env.names.jobs.as_str().into(),
-            BasicGetOptions { no_ack: true },
-        )
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
         .await
         .unwrap()
     {
@@ -528,4 +530,22 @@ fn enqueue_help_lists_the_backfill_flags_and_never_a_secret() {
         assert!(help.contains(flag), "--help does not list {flag}: {help}");
     }
     assert!(!help.contains("--page-size"), "a test knob, hidden: {help}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_priority_publishes_to_the_priority_lane_only() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let keys: Vec<String> = (0..3).map(|i| format!("u{i}.png")).collect();
+    put_many(&env, &keys).await;
+    let report = stdout_json(&enqueue(&env, &["--priority"]));
+    assert_eq!(report["published"], 3, "{report}");
+    assert!(drain(&env).await.is_empty(), "nothing on the bulk lane");
+    let lane: BTreeSet<String> = drain_queue(&env, &env.names.priority)
+        .await
+        .into_iter()
+        .map(|t| t.key)
+        .collect();
+    assert_eq!(lane, keys.iter().cloned().collect::<BTreeSet<_>>());
+    env.cleanup().await;
 }

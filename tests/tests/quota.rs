@@ -16,11 +16,7 @@ const LIMIT: &str = "ocr_worker_ocr_concurrency_limit";
 const RATE: &str = "ocr_worker_ocr_rate_share_calls_per_second";
 
 async fn metric(w: &WorkerHandle, name: &str) -> f64 {
-    w.metrics()
-        .await
-        .ok()
-        .and_then(|m| m.get(name).copied())
-        .unwrap_or(-1.0)
+    w.metric(name).await.unwrap_or(-1.0)
 }
 
 async fn upload_jobs(env: &TestEnv, n: u64, seed: u64) {

@@ -81,6 +81,20 @@ fn row_value(dom: &str, id: &str) -> Option<f64> {
         .ok()
 }
 
+/// The cells of a table row, as text.
+fn row_cells(dom: &str, id: &str) -> Vec<String> {
+    let Some(at) = dom.find(&format!("id=\"{id}\"")) else {
+        return Vec::new();
+    };
+    let end = dom[at..].find("</tr>").map_or(dom.len(), |e| e + at);
+    dom[at..end]
+        .split("<td")
+        .skip(1)
+        .filter_map(|c| c.split('>').nth(1)?.split('<').next())
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn console_detection_catches_script_errors_and_csp_violations() {
     // The control for the assertions below: a page with an inline script under a policy that
@@ -149,11 +163,15 @@ async fn status_page_renders_cleanly_and_its_numbers_move_as_jobs_finish() {
     assert_eq!(row_value(&before.dom, "outcomes-succeeded"), Some(0.0));
 
     // Jobs finish (good ones, an unreadable one, a missing object).
-    for i in 0..4 {
+    for i in 0..3 {
         env.publish_job(&format!("sp-{i}"), BUCKET, &format!("img/{}.png", i % 3))
             .await
             .unwrap();
     }
+    // One on the priority lane.
+    env.publish_priority_job("sp-3", BUCKET, "img/0.png")
+        .await
+        .unwrap();
     env.publish_raw(b"not json", Some("sp-bad"), None)
         .await
         .unwrap();
@@ -179,6 +197,19 @@ async fn status_page_renders_cleanly_and_its_numbers_move_as_jobs_finish() {
     assert!(
         after.dom.contains(&format!("{}.jobs", env.prefix)),
         "the jobs lane is listed"
+    );
+    // Lanes: finished, in flight, waiting for a slot, mean and last wait.
+    assert_eq!(
+        row_cells(&after.dom, "lanes-bulk")[..4],
+        ["bulk", "5", "0", "0"]
+    );
+    assert_eq!(
+        row_cells(&after.dom, "lanes-priority")[..4],
+        ["priority", "1", "0", "0"]
+    );
+    assert!(
+        after.dom.contains(&format!("{}.jobs.priority", env.prefix)),
+        "the priority queue is listed"
     );
 
     // While jobs keep finishing, one page session sees its own numbers move. Virtual time

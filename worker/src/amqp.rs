@@ -19,6 +19,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
+use ocr_common::lane::Lane;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{BrokerSettings, QueueType, Settings};
@@ -134,20 +135,25 @@ pub fn jobs_queue_args(settings: &BrokerSettings) -> FieldTable {
     }
 }
 
-/// Arguments of the delay stage of length `delay`: its copies expire back into the work
-/// queue. With `delay_queue_type = quorum` (the default follows `queue_type`) the stage is a replicated quorum queue whose expiry
+/// Arguments of the delay stage of length `delay` for the work queue `lane_queue`: its copies
+/// expire back into that queue (each lane has its own stages, so a priority retry comes back
+/// to the priority lane). With `delay_queue_type = quorum` (the default follows `queue_type`) the stage is a replicated quorum queue whose expiry
 /// dead-letters at least once (the broker keeps a copy until the work queue has it; this needs
 /// `reject-publish` overflow and the `stream_queue` feature flag on 3.10, or it silently falls
 /// back to at-most-once). With `classic` it is a classic queue (at-most-once: a node crash
 /// between expiry and the work queue's confirm loses the copy).
-pub fn delay_queue_args(settings: &BrokerSettings, delay: std::time::Duration) -> FieldTable {
+pub fn delay_queue_args(
+    settings: &BrokerSettings,
+    lane_queue: &str,
+    delay: std::time::Duration,
+) -> FieldTable {
     let mut args = table(&[
         (
             "x-message-ttl",
             AMQPValue::LongLongInt(delay.as_millis().try_into().unwrap_or(i64::MAX)),
         ),
         ("x-dead-letter-exchange", s("")),
-        ("x-dead-letter-routing-key", s(&settings.jobs_queue)),
+        ("x-dead-letter-routing-key", s(lane_queue)),
     ]);
     if settings.delay_queue_type == QueueType::Quorum {
         for (k, v) in [
@@ -217,8 +223,8 @@ async fn declare_queue(
     }
 }
 
-/// Declare everything the worker needs, idempotently: the work queue, its poison queue, the
-/// delay stages, the outcome exchanges and (unless turned off) the outcome queues and bindings.
+/// Declare everything the worker needs, idempotently: the two lanes' work queues, their poison
+/// queue, each lane's delay stages, the outcome exchanges and (unless turned off) the outcome queues and bindings.
 pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), AmqpError> {
     let settings = &all.broker;
     declare_queue(
@@ -229,18 +235,22 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
         Expiry::Consumed,
     )
     .await?;
-    declare_queue(
-        conn,
-        settings,
-        &settings.jobs_queue,
-        jobs_queue_args(settings),
-        Expiry::Consumed,
-    )
-    .await?;
-    for &d in &all.retry.policy.delays {
-        let name = delay_queue_name(&settings.jobs_queue, d);
-        let args = delay_queue_args(settings, d);
-        declare_queue(conn, settings, &name, args, Expiry::Holds).await?;
+    // Both lanes: the same kind of queue, the same poison queue, stages of their own.
+    for lane in Lane::ALL {
+        let queue = settings.queue(lane);
+        declare_queue(
+            conn,
+            settings,
+            queue,
+            jobs_queue_args(settings),
+            Expiry::Consumed,
+        )
+        .await?;
+        for &d in &all.retry.policy.delays {
+            let name = delay_queue_name(queue, d);
+            let args = delay_queue_args(settings, queue, d);
+            declare_queue(conn, settings, &name, args, Expiry::Holds).await?;
+        }
     }
     let ch = conn.create_channel().await?;
     for ex in [&settings.results_exchange, &settings.dead_exchange] {

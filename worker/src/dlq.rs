@@ -278,8 +278,8 @@ pub struct Shown {
     pub dead_letters: Vec<Listing>,
 }
 
-/// The lanes a replay may send a job to, and the one for dead letters that record none. Today
-/// the work queue is the only lane; a second one (a priority lane) joins [`Lanes::known`].
+/// The lanes a replay may send a job to (the jobs queue and the priority queue), and the one
+/// for dead letters that record none (the jobs queue).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lanes {
     /// For dead letters written before they recorded their lane.
@@ -294,7 +294,7 @@ impl Lanes {
     pub fn of(broker: &BrokerSettings) -> Lanes {
         Lanes {
             default: broker.jobs_queue.clone(),
-            known: vec![broker.jobs_queue.clone()],
+            known: vec![broker.jobs_queue.clone(), broker.priority_queue.clone()],
         }
     }
 

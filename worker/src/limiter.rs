@@ -10,8 +10,15 @@
 //!   letting lateness accumulate, and waiters wake with a little jitter so they do not
 //!   stampede. The pacer never allows more than the share in any sliding second, so the
 //!   replicas' shares add up to at most the domain's rate.
-//! - **Simultaneous calls**: a FIFO semaphore whose permits in circulation follow
+//! - **Simultaneous calls**: a semaphore whose permits in circulation follow
 //!   `min(share, aimd)`; extra permits are retired as calls end.
+//! - **Lanes** ([`Lane`]): who takes a slot that frees. Each lane queues its callers FIFO
+//!   behind one head; the two heads arbitrate every freed slot: a waiting priority caller
+//!   takes it, unless bulk holds fewer slots than its floor (its part of `OCR_BULK_MIN_SHARE`
+//!   of the domain's slots, dealt out by rank: [`ocr_common::lane::bulk_floor_slots`]). With
+//!   no priority caller waiting, bulk takes every slot. The pacer is not lane-aware: a
+//!   priority caller that has its slot waits at most for the callers already pacing, which
+//!   are at most the slots held.
 //!
 //! On top of the share, an AIMD loop reacts to the domain's answers: a 0025/429 halves the
 //! concurrency and cuts the rate by a quarter (once per round trip) and honours any
@@ -25,7 +32,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Jitter, Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use ocr_common::lane::Lane;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 /// How early (relative to its ideal slot) the pacer lets a call go, absorbing timer lateness.
@@ -154,9 +162,31 @@ impl Inner {
     }
 }
 
+/// Per-lane slot accounting, under one lock: who waits, who holds, and bulk's floor.
+#[derive(Debug, Default)]
+struct LaneState {
+    /// Callers waiting for a slot, per lane (the head and those queued behind it).
+    waiting: [u32; 2],
+    /// Slots held, per lane (calls in flight and callers pacing).
+    holding: [u32; 2],
+    /// Slots bulk may hold while priority callers wait.
+    bulk_floor: u32,
+    /// Replicas sharing the domain, and this one's rank (the floor is dealt out by rank).
+    replicas: u32,
+    rank: u32,
+}
+
 /// Guard of this process's OCR calls.
 pub struct OcrLimiter {
     domain: Share,
+    /// Fraction of the domain's slots bulk keeps while priority callers wait.
+    bulk_min_share: f64,
+    lanes: Mutex<LaneState>,
+    /// Woken whenever a slot frees, permits are added, the floor changes, or a lane stops
+    /// waiting: the lane heads look again.
+    lane_changed: Notify,
+    /// One head per lane arbitrates; the lane's other callers queue FIFO behind it.
+    lane_heads: [tokio::sync::Mutex<()>; 2],
     inner: Mutex<Inner>,
     slots: Arc<Semaphore>,
     pacer: RwLock<Option<Arc<Pacer>>>,
@@ -175,9 +205,59 @@ pub struct OcrLimiter {
     in_flight: AtomicU32,
 }
 
+/// A slot held by one lane's caller; returned (or retired, after a decrease) on drop, and
+/// the lane heads are told.
+struct SlotHold {
+    permit: Option<OwnedSemaphorePermit>,
+    lane: Lane,
+    limiter: Arc<OcrLimiter>,
+}
+
+impl Drop for SlotHold {
+    fn drop(&mut self) {
+        let Some(p) = self.permit.take() else {
+            return;
+        };
+        let l = &self.limiter;
+        {
+            let mut inner = l.lock();
+            if inner.capacity > inner.limit() {
+                inner.capacity -= 1;
+                p.forget();
+            } else {
+                drop(p);
+            }
+        }
+        let mut lanes = l.lanes();
+        lanes.holding[self.lane.index()] = lanes.holding[self.lane.index()].saturating_sub(1);
+        drop(lanes);
+        l.lane_changed.notify_waiters();
+    }
+}
+
+/// Counts a caller as waiting in its lane until it has a slot or gives up.
+struct WaitingGuard<'a> {
+    limiter: &'a OcrLimiter,
+    lane: Lane,
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        let mut lanes = self.limiter.lanes();
+        let w = &mut lanes.waiting[self.lane.index()];
+        *w = w.saturating_sub(1);
+        let none_left = *w == 0;
+        drop(lanes);
+        // Bulk may have been holding back for this lane.
+        if none_left && self.lane == Lane::Priority {
+            self.limiter.lane_changed.notify_waiters();
+        }
+    }
+}
+
 /// A slot for one OCR call; returned (or retired, after a decrease) on drop.
 pub struct OcrPermit {
-    permit: Option<OwnedSemaphorePermit>,
+    slot: SlotHold,
     limiter: Arc<OcrLimiter>,
     /// When the call started (ms since the limiter's epoch).
     started_ms: u64,
@@ -185,20 +265,21 @@ pub struct OcrPermit {
     pub waited: Duration,
 }
 
+impl OcrPermit {
+    /// The lane this call was made for.
+    pub fn lane(&self) -> Lane {
+        self.slot.lane
+    }
+}
+
 impl Drop for OcrPermit {
     fn drop(&mut self) {
-        if let Some(p) = self.permit.take() {
-            let l = &self.limiter;
-            l.in_flight.fetch_sub(1, Ordering::AcqRel);
-            // The caller reports this call's answer right after dropping its permit.
-            l.last_finished_start_ms
-                .store(self.started_ms, Ordering::Release);
-            let mut inner = l.lock();
-            if inner.capacity > inner.limit() {
-                inner.capacity -= 1;
-                p.forget();
-            }
-        }
+        let l = &self.limiter;
+        l.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // The caller reports this call's answer right after dropping its permit.
+        l.last_finished_start_ms
+            .store(self.started_ms, Ordering::Release);
+        // The slot itself is released when `self.slot` drops, right after this.
     }
 }
 
@@ -222,6 +303,13 @@ impl OcrLimiter {
         let pacer = Pacer::new(inner.rate());
         Arc::new(OcrLimiter {
             domain,
+            bulk_min_share: 0.0,
+            lanes: Mutex::new(LaneState {
+                replicas: 1,
+                ..LaneState::default()
+            }),
+            lane_changed: Notify::new(),
+            lane_heads: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
             slots: Arc::new(Semaphore::new(domain.concurrency as usize)),
             inner: Mutex::new(inner),
             pacer: RwLock::new(Some(Arc::new(pacer))),
@@ -237,8 +325,76 @@ impl OcrLimiter {
         })
     }
 
+    /// This limiter with a bulk floor of `min_share` of the domain's slots (0 to 1): while
+    /// priority callers wait, bulk still takes slots up to its floor. Call before sharing it.
+    pub fn with_bulk_min_share(self: Arc<Self>, min_share: f64) -> Arc<Self> {
+        let mut this = Arc::try_unwrap(self).unwrap_or_else(|_| {
+            panic!("with_bulk_min_share is called before the limiter is shared")
+        });
+        this.bulk_min_share = min_share.clamp(0.0, 1.0);
+        let share = this.lock().share.concurrency;
+        {
+            let lanes = this.lanes.get_mut().unwrap_or_else(|e| e.into_inner());
+            lanes.bulk_floor = ocr_common::lane::bulk_floor_slots(
+                this.bulk_min_share,
+                this.domain.concurrency,
+                lanes.replicas,
+                lanes.rank,
+                share,
+            );
+        }
+        Arc::new(this)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where this replica stands among those sharing the domain: its part of the bulk floor
+    /// follows its rank (the floor is a share of the domain, dealt out from rank 0).
+    pub fn set_placement(&self, replicas: u32, rank: u32) {
+        let mut lanes = self.lanes();
+        lanes.replicas = replicas.max(1);
+        lanes.rank = rank;
+        drop(lanes);
+        self.refresh_floor();
+    }
+
+    fn refresh_floor(&self) {
+        let share = self.lock().share.concurrency;
+        let mut lanes = self.lanes();
+        let floor = ocr_common::lane::bulk_floor_slots(
+            self.bulk_min_share,
+            self.domain.concurrency,
+            lanes.replicas,
+            lanes.rank,
+            share,
+        );
+        let changed = floor != lanes.bulk_floor;
+        lanes.bulk_floor = floor;
+        drop(lanes);
+        if changed {
+            self.lane_changed.notify_waiters();
+        }
+    }
+
+    /// Slots bulk keeps while priority callers wait (this replica's part of the floor).
+    pub fn bulk_floor(&self) -> u32 {
+        self.lanes().bulk_floor
+    }
+
+    /// Callers of `lane` waiting for a slot now.
+    pub fn waiting(&self, lane: Lane) -> u32 {
+        self.lanes().waiting[lane.index()]
+    }
+
+    /// Slots `lane` holds now (calls in flight and callers pacing).
+    pub fn holding(&self, lane: Lane) -> u32 {
+        self.lanes().holding[lane.index()]
     }
 
     fn now_ms(&self) -> u64 {
@@ -276,6 +432,7 @@ impl OcrLimiter {
             self.rebuild_pacer(&inner);
         }
         drop(inner);
+        self.refresh_floor();
         self.generation.send_modify(|g| *g += 1);
     }
 
@@ -285,6 +442,7 @@ impl OcrLimiter {
         if inner.capacity < limit {
             self.slots.add_permits((limit - inner.capacity) as usize);
             inner.capacity = limit;
+            self.lane_changed.notify_waiters();
         }
         while inner.capacity > limit {
             match self.slots.try_acquire() {
@@ -309,16 +467,16 @@ impl OcrLimiter {
         self.generation.subscribe()
     }
 
-    /// Wait for a pause to end, a free slot and a rate slot, in that order.
+    /// [`OcrLimiter::acquire_in`] the bulk lane.
     pub async fn acquire(self: &Arc<Self>) -> OcrPermit {
+        self.acquire_in(Lane::Bulk).await
+    }
+
+    /// Wait for a pause to end, a free slot for `lane` and a rate slot, in that order.
+    pub async fn acquire_in(self: &Arc<Self>, lane: Lane) -> OcrPermit {
         let started = Instant::now();
         self.wait_pause().await;
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let slot = self.take_slot(lane).await;
         self.wait_rate().await;
         // A pause may have begun while we waited.
         self.wait_pause().await;
@@ -328,10 +486,62 @@ impl OcrLimiter {
         self.waited_us
             .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
         OcrPermit {
-            permit: Some(permit),
+            slot,
             limiter: self.clone(),
             started_ms: self.now_ms().max(1),
             waited,
+        }
+    }
+
+    /// Whether `lane` may take one of `free` slots now. Bulk: unless priority callers wait
+    /// and bulk already holds its floor. Priority: unless the slot is one bulk needs to reach
+    /// its floor while bulk callers wait.
+    fn may_take(lanes: &LaneState, lane: Lane, free: u32) -> bool {
+        let bulk_holding = lanes.holding[Lane::Bulk.index()];
+        match lane {
+            Lane::Priority => {
+                let deficit = if lanes.waiting[Lane::Bulk.index()] > 0 {
+                    lanes.bulk_floor.saturating_sub(bulk_holding)
+                } else {
+                    0
+                };
+                free > deficit
+            }
+            Lane::Bulk => {
+                lanes.waiting[Lane::Priority.index()] == 0 || bulk_holding < lanes.bulk_floor
+            }
+        }
+    }
+
+    /// Wait for a slot `lane` may take. The lane's callers queue FIFO behind its head; the
+    /// head looks again whenever [`OcrLimiter::lane_changed`] fires.
+    async fn take_slot(self: &Arc<Self>, lane: Lane) -> SlotHold {
+        self.lanes().waiting[lane.index()] += 1;
+        let _waiting = WaitingGuard {
+            limiter: self,
+            lane,
+        };
+        let _head = self.lane_heads[lane.index()].lock().await;
+        loop {
+            // Registered before looking, so a change meanwhile is not missed.
+            let changed = self.lane_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut lanes = self.lanes();
+                let free = self.slots.available_permits() as u32;
+                if Self::may_take(&lanes, lane, free)
+                    && let Ok(permit) = self.slots.clone().try_acquire_owned()
+                {
+                    lanes.holding[lane.index()] += 1;
+                    return SlotHold {
+                        permit: Some(permit),
+                        lane,
+                        limiter: self.clone(),
+                    };
+                }
+            }
+            changed.await;
         }
     }
 
@@ -564,6 +774,105 @@ mod tests {
             l.on_success();
         }
         assert_eq!(l.current_limit(), 3);
+    }
+
+    /// The permit a spawned caller gets (the pacer runs on real time: wait for it).
+    async fn granted(h: tokio::task::JoinHandle<OcrPermit>) -> OcrPermit {
+        tokio::time::timeout(Duration::from_secs(5), h)
+            .await
+            .expect("the caller gets its slot")
+            .expect("the caller does not panic")
+    }
+
+    /// Let every spawned task run until it parks.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_freed_slot_goes_to_a_waiting_priority_caller_first() {
+        let l = OcrLimiter::new(1000.0, 2);
+        let mut held = vec![l.acquire().await, l.acquire().await];
+        let spawn = |lane| {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire_in(lane).await })
+        };
+        // Bulk callers queued first, then one priority caller.
+        let bulk: Vec<_> = (0..3).map(|_| spawn(Lane::Bulk)).collect();
+        settle().await;
+        let priority = spawn(Lane::Priority);
+        settle().await;
+        assert_eq!(l.waiting(Lane::Bulk), 3);
+        assert_eq!(l.waiting(Lane::Priority), 1);
+        held.pop();
+        let mut bulk = bulk;
+        let p = granted(priority).await;
+        assert_eq!(
+            p.lane(),
+            Lane::Priority,
+            "the priority caller took the freed slot"
+        );
+        settle().await;
+        assert!(bulk.iter().all(|b| !b.is_finished()), "no bulk caller did");
+        assert_eq!(l.holding(Lane::Priority), 1);
+        // With no priority caller waiting, bulk takes the next one (FIFO within the lane).
+        held.pop();
+        let _b = granted(bulk.remove(0)).await;
+        settle().await;
+        assert!(!bulk[0].is_finished());
+        assert_eq!(l.waiting(Lane::Priority), 0);
+    }
+
+    #[tokio::test]
+    async fn bulk_keeps_its_floor_while_priority_waits() {
+        // A floor of half the domain's 2 slots: 1 slot.
+        let l = OcrLimiter::new(1000.0, 2).with_bulk_min_share(0.5);
+        assert_eq!(l.bulk_floor(), 1);
+        let mut held = vec![
+            l.acquire_in(Lane::Priority).await,
+            l.acquire_in(Lane::Priority).await,
+        ];
+        let spawn = |lane| {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire_in(lane).await })
+        };
+        let priority: Vec<_> = (0..3).map(|_| spawn(Lane::Priority)).collect();
+        let bulk: Vec<_> = (0..2).map(|_| spawn(Lane::Bulk)).collect();
+        settle().await;
+        // Bulk holds nothing, below its floor: the freed slot is bulk's.
+        let (mut priority, mut bulk) = (priority, bulk);
+        held.pop();
+        let _b = granted(bulk.remove(0)).await;
+        settle().await;
+        assert!(
+            priority.iter().all(|p| !p.is_finished()),
+            "bulk took the slot it is owed"
+        );
+        // Bulk holds its floor now: the next freed slot is priority's.
+        held.pop();
+        let _p = granted(priority.remove(0)).await;
+        settle().await;
+        assert!(!bulk[0].is_finished());
+    }
+
+    #[tokio::test]
+    async fn the_floor_is_dealt_out_by_rank() {
+        let l = OcrLimiter::new(1000.0, 8).with_bulk_min_share(0.10);
+        assert_eq!(l.bulk_floor(), 1);
+        l.set_share(Share {
+            concurrency: 3,
+            rate_milli: 1_000_000,
+        });
+        l.set_placement(3, 1);
+        assert_eq!(
+            l.bulk_floor(),
+            0,
+            "rank 1 of 3 holds none of a 1-slot floor"
+        );
+        l.set_placement(3, 0);
+        assert_eq!(l.bulk_floor(), 1);
     }
 
     #[tokio::test]

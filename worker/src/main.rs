@@ -324,7 +324,9 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
         let store = S3Store::from_settings(&settings.s3).await;
         let results = app::result_store(&settings, &store);
         let pipeline = app::pipeline(&settings, store, results, metrics)?;
-        pipeline.process(&job, &attempts).await
+        pipeline
+            .process(&job, ocr_common::lane::Lane::Bulk, &attempts)
+            .await
     } else {
         // A local path is no valid S3 key (it may start with `/`), so this job is built, not
         // parsed; `LocalFiles` reads the key as a path.
@@ -339,7 +341,9 @@ async fn process(settings: Settings, target: &str) -> anyhow::Result<()> {
             metadata: None,
         };
         let pipeline = app::pipeline(&settings, LocalFiles, None, metrics)?;
-        pipeline.process(&job, &attempts).await
+        pipeline
+            .process(&job, ocr_common::lane::Lane::Bulk, &attempts)
+            .await
     };
     // The policy's verdict, as a delivery would get it (a transient error past the paid
     // attempts reads `retries_exhausted`).

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ocr_common::failure::{Disposition, ErrorKind, JobError, ProviderCode};
 use ocr_common::intake::IgnoredEvent;
+use ocr_common::lane::Lane;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -48,6 +49,38 @@ pub struct ReasonLabel {
 pub struct ResultLabel {
     /// `ok`, or the error kind / provider code (see [`ocr_result_label`]).
     pub result: String,
+}
+
+/// Label with one `lane` value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabel {
+    /// `bulk` or `priority` ([`Lane::as_str`]).
+    pub lane: String,
+}
+
+/// The label of `lane`.
+pub fn lane_label(lane: Lane) -> LaneLabel {
+    LaneLabel {
+        lane: lane.as_str().into(),
+    }
+}
+
+/// A gauge raised while this is held, and lowered when it drops (also when its task is
+/// cancelled or aborted).
+pub struct GaugeHold(Gauge);
+
+impl GaugeHold {
+    /// Raise `gauge` until the hold drops.
+    pub fn new(gauge: &Gauge) -> GaugeHold {
+        gauge.inc();
+        GaugeHold(gauge.clone())
+    }
+}
+
+impl Drop for GaugeHold {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Label with one `route` value.
@@ -218,8 +251,16 @@ pub struct Metrics {
     pub ocr_throttled: Family<ResultLabel, Counter>,
     /// OCR call latency by result class, seconds, every outcome.
     pub ocr_duration: Family<ResultLabel, Histogram, Buckets>,
-    /// Time waiting for the limiter, seconds.
-    pub limiter_wait: Histogram,
+    /// Time waiting for the limiter (a slot, the pacer, a pause), by lane, seconds.
+    pub limiter_wait: Family<LaneLabel, Histogram, Buckets>,
+    /// Jobs finished, by lane (every outcome).
+    pub lane_jobs: Family<LaneLabel, Counter>,
+    /// Jobs being processed now, by lane.
+    pub lane_in_flight: Family<LaneLabel, Gauge>,
+    /// Jobs waiting for an OCR slot now, by lane.
+    pub lane_waiting: Family<LaneLabel, Gauge>,
+    /// Limiter waits per lane, `[count, total µs, last µs]`, for the status page.
+    lane_waits: [[AtomicU64; 3]; 2],
     /// S3 GET latency by result (`ok`, `error`), seconds, every attempt.
     pub s3_fetch_duration: Family<ResultLabel, Histogram, Buckets>,
     /// Publishing one outcome and its confirm, by route, seconds.
@@ -288,7 +329,11 @@ impl Metrics {
             ocr_calls: Family::default(),
             ocr_throttled: Family::default(),
             ocr_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
-            limiter_wait: seconds_buckets(),
+            limiter_wait: Family::new_with_constructor(Buckets(seconds_buckets)),
+            lane_jobs: Family::default(),
+            lane_in_flight: Family::default(),
+            lane_waiting: Family::default(),
+            lane_waits: Default::default(),
             s3_fetch_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
             publish_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
             job_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
@@ -353,8 +398,23 @@ impl Metrics {
         );
         registry.register(
             "limiter_wait_seconds",
-            "Time spent waiting for the OCR limiter",
+            "Time spent waiting for the OCR limiter (slot, pacing, pause), by lane",
             m.limiter_wait.clone(),
+        );
+        registry.register(
+            "lane_jobs",
+            "Jobs finished, by lane (bulk: the jobs queue; priority: the priority queue)",
+            m.lane_jobs.clone(),
+        );
+        registry.register(
+            "lane_jobs_in_flight",
+            "Jobs being processed, by lane",
+            m.lane_in_flight.clone(),
+        );
+        registry.register(
+            "lane_jobs_waiting_for_slot",
+            "Jobs waiting for an OCR slot, by lane",
+            m.lane_waiting.clone(),
         );
         registry.register(
             "s3_fetch_duration_seconds",
@@ -456,6 +516,12 @@ impl Metrics {
     }
 
     fn initialise_labels(&self) {
+        for l in Lane::ALL {
+            let _ = self.limiter_wait.get_or_create(&lane_label(l));
+            let _ = self.lane_jobs.get_or_create(&lane_label(l));
+            let _ = self.lane_in_flight.get_or_create(&lane_label(l));
+            let _ = self.lane_waiting.get_or_create(&lane_label(l));
+        }
         for o in OUTCOMES {
             let _ = self.jobs.get_or_create(&outcome(o));
             let _ = self.job_duration.get_or_create(&outcome(o));
@@ -584,6 +650,28 @@ impl Metrics {
         self.job_duration
             .get_or_create(&outcome(bounded(outcome_label, &OUTCOMES)))
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Observe one wait for the limiter in `lane`.
+    pub fn observe_limiter_wait(&self, lane: Lane, waited: Duration) {
+        self.limiter_wait
+            .get_or_create(&lane_label(lane))
+            .observe(waited.as_secs_f64());
+        let us = waited.as_micros().min(u128::from(u64::MAX)) as u64;
+        let w = &self.lane_waits[lane.index()];
+        w[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        w[1].fetch_add(us, std::sync::atomic::Ordering::Relaxed);
+        w[2].store(us, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Limiter waits of `lane` so far: how many, their mean, and the last one.
+    pub fn lane_wait_summary(&self, lane: Lane) -> (u64, Duration, Duration) {
+        let w = &self.lane_waits[lane.index()];
+        let n = w[0].load(std::sync::atomic::Ordering::Relaxed);
+        let total = w[1].load(std::sync::atomic::Ordering::Relaxed);
+        let last = w[2].load(std::sync::atomic::Ordering::Relaxed);
+        let mean = total.checked_div(n).unwrap_or(0);
+        (n, Duration::from_micros(mean), Duration::from_micros(last))
     }
 
     /// Observe a job's time queued (see [`queued_seconds`]).

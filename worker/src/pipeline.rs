@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::ocr::{OcrApi, OcrImage, OcrReply};
 use crate::result_store::{Lookup, ResultStore};
 use crate::storage::ObjectStore;
+use ocr_common::lane::Lane;
 
 /// The knobs the pipeline needs, taken from [`Settings`].
 #[derive(Debug, Clone)]
@@ -85,10 +86,12 @@ pub struct LoadedImage {
 impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
     /// Run `job` to a result or an error. `attempts` holds the paid OCR calls so far (from
     /// earlier deliveries) and is updated as calls are made, so a caller that cuts the job off
-    /// at its deadline still knows how many were paid.
+    /// at its deadline still knows how many were paid. `lane` is the queue the job came
+    /// from: it decides who goes first for a freed OCR slot.
     pub async fn process(
         &self,
         job: &Job,
+        lane: Lane,
         attempts: &AtomicU32,
     ) -> Result<ResultMessage, JobError> {
         if !self.config.allowed_buckets.is_empty()
@@ -131,7 +134,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
             {
                 return Ok(reused);
             }
-            let mut reply = self.recognize(&loaded.image, attempts).await?;
+            let mut reply = self.recognize(&loaded.image, lane, attempts).await?;
             let raw = std::mem::take(&mut reply.raw);
             let now = chrono::Utc::now();
             let result = build_result(
@@ -306,15 +309,21 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
     pub async fn recognize(
         &self,
         image: &OcrImage,
+        lane: Lane,
         attempts: &AtomicU32,
     ) -> Result<OcrReply, JobError> {
         let mut backoff = self.backoff();
         let mut quick_left = self.config.quick_retries;
         loop {
-            let permit = quota_wait(self.limiter.acquire()).await;
-            self.metrics
-                .limiter_wait
-                .observe(permit.waited.as_secs_f64());
+            let waiting = crate::metrics::GaugeHold::new(
+                &self
+                    .metrics
+                    .lane_waiting
+                    .get_or_create(&crate::metrics::lane_label(lane)),
+            );
+            let permit = quota_wait(self.limiter.acquire_in(lane)).await;
+            drop(waiting);
+            self.metrics.observe_limiter_wait(lane, permit.waited);
             self.metrics.ocr_in_flight.inc();
             // Counted before the call: a call cut off by the job deadline may have been billed.
             attempts.fetch_add(1, Ordering::AcqRel);

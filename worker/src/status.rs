@@ -11,6 +11,7 @@ use std::time::Duration;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use ocr_common::failure::ErrorKind;
+use ocr_common::lane::Lane;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -38,9 +39,14 @@ pub struct QueueStat {
 /// The queues this worker reports on, with their role.
 pub fn watched_queues(settings: &Settings) -> Vec<(String, &'static str)> {
     let b = &settings.broker;
-    let mut q = vec![(b.jobs_queue.clone(), "jobs")];
-    for d in &settings.retry.policy.delays {
-        q.push((amqp::delay_queue_name(&b.jobs_queue, *d), "delay"));
+    let mut q = vec![
+        (b.jobs_queue.clone(), "jobs"),
+        (b.priority_queue.clone(), "priority"),
+    ];
+    for queue in [&b.jobs_queue, &b.priority_queue] {
+        for d in &settings.retry.policy.delays {
+            q.push((amqp::delay_queue_name(queue, *d), "delay"));
+        }
     }
     q.push((b.poison_queue.clone(), "poison"));
     q.push((b.dead_queue.clone(), "dead"));
@@ -182,10 +188,28 @@ pub struct Status {
     pub replicas: i64,
     /// Quota refusals (`0025`, `0023`, `rate_limited`).
     pub ocr_throttled: BTreeMap<String, u64>,
-    /// Queue figures read from the broker by this replica (jobs lane, delay stages, dead…).
+    /// Queue figures read from the broker by this replica (both lanes, delay stages, dead…).
     pub queues: BTreeMap<String, QueueFigures>,
+    /// This replica's work per lane (`bulk`, `priority`).
+    #[serde(default)]
+    pub lanes: BTreeMap<String, LaneFigures>,
     /// The last errors, oldest first: kind and job id only.
     pub recent_errors: Vec<RecentError>,
+}
+
+/// One lane's work in this replica.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LaneFigures {
+    /// Jobs finished (every outcome).
+    pub jobs_finished: u64,
+    /// Jobs being processed now.
+    pub in_flight: i64,
+    /// Of those, waiting for an OCR slot now.
+    pub waiting_for_slot: i64,
+    /// Mean wait for the OCR limiter so far, milliseconds.
+    pub mean_wait_ms: f64,
+    /// The last wait for the OCR limiter, milliseconds.
+    pub last_wait_ms: f64,
 }
 
 /// Ready messages and consumers of one queue.
@@ -242,6 +266,21 @@ impl Status {
                 },
             );
         }
+        let lanes = Lane::ALL
+            .into_iter()
+            .map(|lane| {
+                let l = crate::metrics::lane_label(lane);
+                let (_, mean, last) = m.lane_wait_summary(lane);
+                let figures = LaneFigures {
+                    jobs_finished: m.lane_jobs.get_or_create(&l).get(),
+                    in_flight: m.lane_in_flight.get_or_create(&l).get(),
+                    waiting_for_slot: m.lane_waiting.get_or_create(&l).get(),
+                    mean_wait_ms: mean.as_secs_f64() * 1000.0,
+                    last_wait_ms: last.as_secs_f64() * 1000.0,
+                };
+                (lane.as_str().to_string(), figures)
+            })
+            .collect();
         Status {
             version: crate::metrics::VERSION.into(),
             uptime_seconds: (chrono::Utc::now() - m.started).num_seconds(),
@@ -260,6 +299,7 @@ impl Status {
             replicas: m.replicas.get(),
             ocr_throttled,
             queues,
+            lanes,
             recent_errors: m.recent_errors(),
         }
     }
@@ -350,6 +390,13 @@ fn write_replica(out: &mut String, s: &Status) -> std::fmt::Result {
         s.replicas,
         join(&s.ocr_throttled)
     )?;
+    for (lane, l) in &s.lanes {
+        writeln!(
+            out,
+            "  lane {lane}: {} finished, {} in flight, {} waiting for a slot, wait mean {:.1} ms last {:.1} ms",
+            l.jobs_finished, l.in_flight, l.waiting_for_slot, l.mean_wait_ms, l.last_wait_ms
+        )?;
+    }
     for e in s.recent_errors.iter().rev().take(5) {
         writeln!(out, "  error {} {} job {}", e.at, e.kind, e.job_id)?;
     }

@@ -62,6 +62,11 @@
     rows("queues", Object.entries(s.queues).map(function (e) {
       return [e[0], e[1].role, e[1].messages_ready, e[1].consumers];
     }));
+    rows("lanes", Object.entries(s.lanes || {}).map(function (e) {
+      const l = e[1];
+      return [e[0], l.jobs_finished, l.in_flight, l.waiting_for_slot,
+        Number(l.mean_wait_ms.toFixed(1)), Number(l.last_wait_ms.toFixed(1))];
+    }));
     rows("dead-letters", Object.entries(s.dead_letters));
     rows("errors", s.recent_errors.slice().reverse().map(function (e) {
       return [new Date(e.at * 1000).toLocaleTimeString(), e.kind, e.job_id];

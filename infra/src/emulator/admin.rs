@@ -38,6 +38,7 @@ pub(crate) fn snapshot(app: &AppState) -> Stats {
         .stats
         .snapshot(app.quota.in_flight(), app.quota.peak_in_flight());
     stats.period_used = app.quota.period_used();
+    stats.in_flight_seconds_total = app.quota.occupancy_seconds();
     stats
 }
 

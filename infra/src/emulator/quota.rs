@@ -20,6 +20,8 @@ pub(crate) struct Quota {
     window: Mutex<VecDeque<Instant>>,
     /// Billed calls counted against the period quota.
     period_used: AtomicU64,
+    /// The integral of `in_flight` over time: `(last change, call-seconds up to it)`.
+    occupancy: Mutex<Option<(Instant, f64)>>,
 }
 
 /// An admitted call; releases its concurrency slot on drop.
@@ -27,7 +29,9 @@ pub(crate) struct Permit<'a>(&'a Quota);
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.account(|| {
+            self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 }
 
@@ -41,13 +45,13 @@ impl Quota {
             return Err(ErrorCode::PeriodQuota);
         }
         let cap = config.max_concurrency.map_or(u64::MAX, u64::from);
-        let now = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < cap).then_some(n + 1)
-            })
-            .map_err(|_| ErrorCode::ConcurrencyLimit)?
-            + 1;
+        let now = self.account(|| {
+            self.in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < cap).then_some(n + 1)
+                })
+                .map_err(|_| ErrorCode::ConcurrencyLimit)
+        })? + 1;
         let permit = Permit(self);
         self.peak_in_flight.fetch_max(now, Ordering::AcqRel);
         if let Some(rate) = config.rate_per_sec {
@@ -76,6 +80,32 @@ impl Quota {
                 (n < limit).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// Run `change` (a change of `in_flight`) with the occupancy integral brought up to now
+    /// first, under its lock, so the integral sees every change in order.
+    fn account<T>(&self, change: impl FnOnce() -> T) -> T {
+        let mut occ = self.occupancy.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let area = match *occ {
+            Some((last, area)) => {
+                area + self.in_flight.load(Ordering::Acquire) as f64
+                    * now.duration_since(last).as_secs_f64()
+            }
+            None => 0.0,
+        };
+        *occ = Some((now, area));
+        change()
+    }
+
+    /// The integral of admitted calls in flight over time since start, in call-seconds: its
+    /// growth over a window divided by the window is the mean number of calls in flight.
+    pub(crate) fn occupancy_seconds(&self) -> f64 {
+        self.account(|| ());
+        self.occupancy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map_or(0.0, |(_, area)| area)
     }
 
     /// Calls admitted and not yet answered.
@@ -108,6 +138,23 @@ impl Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn occupancy_integrates_calls_in_flight() {
+        let q = Quota::default();
+        let config = EmulatorConfig::default();
+        let a = q.admit(&config).unwrap();
+        let b = q.admit(&config).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(a);
+        std::thread::sleep(Duration::from_millis(100));
+        drop(b);
+        let area = q.occupancy_seconds();
+        // 2 calls for 0.1 s, then 1 for 0.1 s: 0.3 call-seconds (and nothing after).
+        assert!((0.29..0.33).contains(&area), "{area}");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!((q.occupancy_seconds() - area).abs() < 1e-9);
+    }
 
     #[test]
     fn concurrency_cap_is_exact() {

@@ -80,6 +80,10 @@ pub struct Stats {
     pub in_flight: u64,
     /// Highest `in_flight` seen.
     pub peak_in_flight: u64,
+    /// The integral of `in_flight` over time since start, call-seconds: its growth over a
+    /// window ÷ the window is the mean number of admitted calls in flight (domain use).
+    #[serde(default)]
+    pub in_flight_seconds_total: f64,
     /// Calls being handled now, admitted or not (what the client is attempting).
     pub active: u64,
     /// Highest `active` seen: the client's real concurrency, including calls that got 0025.
@@ -218,6 +222,7 @@ impl Recorder {
             faults: map(&inner.faults),
             in_flight,
             peak_in_flight,
+            in_flight_seconds_total: 0.0,
             active: self.active.load(Ordering::Acquire),
             peak_active: self.peak_active.load(Ordering::Acquire),
             held: self.held.load(Ordering::Acquire),

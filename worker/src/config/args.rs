@@ -52,6 +52,14 @@ pub struct SettingsArgs {
     #[arg(long, env = "OCR_JOBS_QUEUE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jobs_queue: Option<String>,
+    /// Priority lane's work queue (empty: <jobs_queue>.priority); its jobs take a freed OCR slot first
+    #[arg(long, env = "OCR_PRIORITY_QUEUE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_queue: Option<String>,
+    /// Fraction of the domain's OCR slots bulk keeps while priority work waits (0 to 1)
+    #[arg(long, env = "OCR_BULK_MIN_SHARE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_min_share: Option<f64>,
     /// Work queue type
     #[arg(long, env = "OCR_QUEUE_TYPE", value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -80,8 +80,12 @@ pub struct RawSettings {
     /// whole domain's limits).
     pub presence_heartbeat_ms: u64,
 
-    /// Work queue.
+    /// Work queue (the bulk lane).
     pub jobs_queue: String,
+    /// The priority lane's work queue (empty: `<jobs_queue>.priority`).
+    pub priority_queue: String,
+    /// Fraction of the domain's OCR slots the bulk lane keeps while priority work waits.
+    pub bulk_min_share: f64,
     /// Work queue type.
     pub queue_type: QueueType,
     /// Delay stage queue type (empty: the work queue's type).
@@ -166,6 +170,8 @@ impl Default for RawSettings {
             presence_exchange: String::new(),
             presence_heartbeat_ms: 500,
             jobs_queue: "ocr.jobs".into(),
+            priority_queue: String::new(),
+            bulk_min_share: 0.10,
             queue_type: QueueType::Quorum,
             delay_queue_type: None,
             delivery_limit: 50,
@@ -337,6 +343,25 @@ impl RawSettings {
         if self.jobs_queue.is_empty() || self.jobs_queue.len() > 200 {
             return bad("OCR_JOBS_QUEUE (jobs_queue)", "must be 1 to 200 characters");
         }
+        let priority = self.effective_priority_queue();
+        if priority.len() > 200 {
+            return bad(
+                "OCR_PRIORITY_QUEUE (priority_queue)",
+                "must be at most 200 characters",
+            );
+        }
+        if priority == self.jobs_queue || priority == self.poison_queue {
+            return bad(
+                "OCR_PRIORITY_QUEUE (priority_queue)",
+                "must differ from the jobs and poison queues",
+            );
+        }
+        if !(self.bulk_min_share.is_finite() && (0.0..=1.0).contains(&self.bulk_min_share)) {
+            return bad(
+                "OCR_BULK_MIN_SHARE (bulk_min_share)",
+                "must be a fraction from 0 to 1 (0.1 is 10 % of the domain's OCR slots)",
+            );
+        }
         for (name, v) in [
             (
                 "OCR_RESULTS_EXCHANGE (results_exchange)",
@@ -438,6 +463,15 @@ impl RawSettings {
         }))
     }
 
+    /// The priority queue actually used: configured, or `<jobs_queue>.priority`.
+    pub fn effective_priority_queue(&self) -> String {
+        if self.priority_queue.is_empty() {
+            format!("{}.priority", self.jobs_queue)
+        } else {
+            self.priority_queue.clone()
+        }
+    }
+
     /// The presence exchange actually used: configured, or `<jobs_queue>.presence`.
     pub fn effective_presence_exchange(&self) -> String {
         if self.presence_exchange.is_empty() {
@@ -472,9 +506,11 @@ pub struct Settings {
 pub struct BrokerSettings {
     /// The broker URL (may hold a password).
     pub amqp_url: SecretString,
-    /// The work queue.
+    /// The work queue of the bulk lane.
     pub jobs_queue: String,
-    /// The work queue's type.
+    /// The work queue of the priority lane (resolved: never empty).
+    pub priority_queue: String,
+    /// The work queues' type.
     pub queue_type: QueueType,
     /// The delay stages' type (quorum: replicated, at-least-once dead-lettering).
     pub delay_queue_type: QueueType,
@@ -506,6 +542,23 @@ pub struct BrokerSettings {
     pub presence_heartbeat: Option<Duration>,
 }
 
+impl BrokerSettings {
+    /// The work queue of `lane`.
+    pub fn queue(&self, lane: ocr_common::lane::Lane) -> &str {
+        match lane {
+            ocr_common::lane::Lane::Bulk => &self.jobs_queue,
+            ocr_common::lane::Lane::Priority => &self.priority_queue,
+        }
+    }
+
+    /// The lane whose work queue is `queue`, if any.
+    pub fn lane_of(&self, queue: &str) -> Option<ocr_common::lane::Lane> {
+        ocr_common::lane::Lane::ALL
+            .into_iter()
+            .find(|l| self.queue(*l) == queue)
+    }
+}
+
 /// The OCR domain and the client that calls it.
 #[derive(Debug, Clone)]
 pub struct OcrSettings {
@@ -518,6 +571,8 @@ pub struct OcrSettings {
     pub rate_per_sec: f64,
     /// Domain-wide simultaneous OCR calls.
     pub max_concurrency: u32,
+    /// Fraction of the domain's slots the bulk lane keeps while priority work waits.
+    pub bulk_min_share: f64,
     /// How the request body is sent.
     pub request_mode: RequestMode,
     /// Timeout of one OCR call.
@@ -605,11 +660,13 @@ impl TryFrom<RawSettings> for Settings {
         let delays = raw.retry_delays().map_err(ConfigError)?;
         let connect_timeout = secs(raw.connect_timeout_secs);
         let presence_exchange = raw.effective_presence_exchange();
+        let priority_queue = raw.effective_priority_queue();
         let results = raw.result_store().map_err(ConfigError)?;
         let settings = Settings {
             broker: BrokerSettings {
                 amqp_url: raw.amqp_url,
                 jobs_queue: raw.jobs_queue,
+                priority_queue,
                 queue_type: raw.queue_type,
                 delay_queue_type: raw.delay_queue_type.unwrap_or(raw.queue_type),
                 delivery_limit: raw.delivery_limit,
@@ -632,6 +689,7 @@ impl TryFrom<RawSettings> for Settings {
                 secret: raw.clova_ocr_secret,
                 rate_per_sec: raw.clova_ocr_rate_per_sec,
                 max_concurrency: raw.clova_ocr_max_concurrency,
+                bulk_min_share: raw.bulk_min_share,
                 request_mode: raw.request_mode,
                 call_timeout: secs(raw.call_timeout_secs),
                 connect_timeout,
@@ -707,6 +765,7 @@ pub fn default_display() -> Vec<(&'static str, String)> {
         ("clova_ocr_invoke_url", "required"),
         ("clova_ocr_secret", "required"),
         ("presence_exchange", "<jobs_queue>.presence"),
+        ("priority_queue", "<jobs_queue>.priority"),
         ("queue_expires_secs", "none"),
         ("delay_queue_type", "the work queue's type"),
         ("allowed_buckets", "any"),
@@ -746,6 +805,8 @@ pub const KEYS: &[&str] = &[
     "presence_exchange",
     "presence_heartbeat_ms",
     "jobs_queue",
+    "priority_queue",
+    "bulk_min_share",
     "queue_type",
     "delay_queue_type",
     "delivery_limit",

@@ -7,6 +7,7 @@ use lapin::message::Delivery;
 use ocr_common::failure::JobError;
 use ocr_common::intake::{IgnoredEvent, Intake};
 use ocr_common::job::Job;
+use ocr_common::lane::Lane;
 use ocr_common::message::{DeadLetterMessage, outcome_message_id};
 use ocr_common::retry::{self, Decision};
 use tokio_util::sync::CancellationToken;
@@ -65,7 +66,7 @@ pub(super) fn message_id_of(delivery: &Delivery, job: Option<&Job>) -> String {
 impl<S: ObjectStore, O: OcrApi> Context<S, O> {
     /// Parse, run the pipeline under the job deadline, and let the retry policy decide. An
     /// ignored event comes back before any S3 or OCR request.
-    async fn attempt(&self, delivery: &Delivery) -> Attempt {
+    async fn attempt(&self, delivery: &Delivery, lane: Lane) -> Attempt {
         // A bucket event for a key this worker wrote (its result store's prefixes) would make
         // a job of every stored result, in a loop.
         let own_output = |job: &Job| {
@@ -112,7 +113,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let retries = amqp::header_u32(props, RETRIES_HEADER);
         let deadline = self.settings.retry.job_deadline;
         // Quota waits do not run the deadline down; waiting past it is a quota wait.
-        let work = self.pipeline.process(&job, &attempts);
+        let work = self.pipeline.process(&job, lane, &attempts);
         let res = match crate::pipeline::under_job_deadline(deadline, work).await {
             Ok(r) => r,
             // A job that only waited for a paused quota is not a job that failed.
@@ -133,20 +134,26 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         })
     }
 
-    /// Handle one delivery to its end. Publishing goes on `publish`, acking on the delivery's
-    /// own channel.
+    /// Handle one delivery of `lane` (the queue it came from) to its end. Publishing goes on
+    /// `publish`, acking on the delivery's own channel.
     /// A failure of the publishing channel cancels `broken`: the session then ends and its
     /// unacked deliveries go back to the queue.
     pub async fn handle(
         &self,
         delivery: Delivery,
+        lane: Lane,
         publish: &Publisher,
         broken: &CancellationToken,
     ) -> Outcome {
-        self.metrics.in_flight.inc();
+        let label = crate::metrics::lane_label(lane);
+        let held = (
+            crate::metrics::GaugeHold::new(&self.metrics.in_flight),
+            crate::metrics::GaugeHold::new(&self.metrics.lane_in_flight.get_or_create(&label)),
+        );
         let started = std::time::Instant::now();
-        let outcome = self.handle_inner(&delivery, publish).await;
-        self.metrics.in_flight.dec();
+        let outcome = self.handle_inner(&delivery, lane, publish).await;
+        drop(held);
+        self.metrics.lane_jobs.get_or_create(&label).inc();
         self.metrics
             .observe_job(outcome.metric_label(), started.elapsed());
         if matches!(outcome, Outcome::Abandoned) {
@@ -194,20 +201,20 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         }
     }
 
-    async fn handle_inner(&self, delivery: &Delivery, publish: &Publisher) -> Outcome {
+    async fn handle_inner(&self, delivery: &Delivery, lane: Lane, publish: &Publisher) -> Outcome {
         let Attempted {
             job_id,
             message_id,
             job,
             decision,
-        } = match self.attempt(delivery).await {
+        } = match self.attempt(delivery, lane).await {
             Attempt::Decided(attempted) => attempted,
             Attempt::Ignored(reason) => return self.settle_ignored(delivery, reason).await,
         };
         let job_id_or_dash = job_id.as_deref().unwrap_or("-");
         let (route, body, headers, outcome) = match decision {
             Decision::Publish(body) => {
-                tracing::info!(job_id = %job_id_or_dash, outcome = "succeeded", "job done");
+                tracing::info!(job_id = %job_id_or_dash, %lane, outcome = "succeeded", "job done");
                 (Route::Result, body, None, Outcome::Succeeded)
             }
             Decision::DeadLetter { error, attempts } => {
@@ -218,7 +225,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     &delivery.data,
                     chrono::Utc::now(),
                 )
-                .with_queue(&self.settings.broker.jobs_queue);
+                .with_queue(self.settings.broker.queue(lane));
                 tracing::warn!(
                     job_id = job_id_or_dash,
                     message_id = ?message_id,
@@ -251,7 +258,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                     "job scheduled for a delayed retry"
                 );
                 (
-                    Route::Delay(stage),
+                    Route::Delay(lane, stage),
                     delivery.data.clone(),
                     Some(amqp::retry_headers(attempts, retries)),
                     Outcome::Retried,

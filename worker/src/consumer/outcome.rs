@@ -9,6 +9,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::FieldTable;
 use ocr_common::failure::JobError;
 use ocr_common::intake::IgnoredEvent;
+use ocr_common::lane::Lane;
 
 use super::{Context, Outcome};
 use crate::amqp::{self, AmqpError, Outgoing, Publisher};
@@ -20,8 +21,9 @@ pub(super) enum Route {
     Result,
     /// The dead-letter exchange, with this `dead.<kind>` routing key.
     DeadLetter(String),
-    /// The delay stage queue of this length, through the default exchange.
-    Delay(Duration),
+    /// The delay stage of this length of the lane's work queue, through the default exchange
+    /// (its copies expire back into that lane).
+    Delay(Lane, Duration),
 }
 
 impl Route {
@@ -30,7 +32,7 @@ impl Route {
         match self {
             Route::Result => "result",
             Route::DeadLetter(_) => "dead_letter",
-            Route::Delay(_) => "delay",
+            Route::Delay(..) => "delay",
         }
     }
 }
@@ -54,8 +56,8 @@ impl<S, O> Context<S, O> {
         let (exchange, routing_key) = match &route {
             Route::Result => (b.results_exchange.as_str(), b.results_routing_key.as_str()),
             Route::DeadLetter(rk) => (b.dead_exchange.as_str(), rk.as_str()),
-            Route::Delay(stage) => {
-                delay_queue = amqp::delay_queue_name(&b.jobs_queue, *stage);
+            Route::Delay(lane, stage) => {
+                delay_queue = amqp::delay_queue_name(b.queue(*lane), *stage);
                 ("", delay_queue.as_str())
             }
         };

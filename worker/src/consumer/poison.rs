@@ -13,10 +13,11 @@ use super::outcome::Route;
 use super::{Context, Outcome};
 use crate::amqp::{self, ATTEMPTS_HEADER, Publisher};
 
-/// Why the broker dead-lettered the job out of `jobs_queue`: the `reason` of the `x-death`
-/// entry for that queue (`delivery_limit`, `rejected`, …). Not `x-first-death-reason`: a job
-/// that went through a delay stage first died there, by `expired`.
-pub(super) fn death_reason(props: &lapin::BasicProperties, jobs_queue: &str) -> String {
+/// Why the broker dead-lettered the job out of one of the `lanes` (work queues), and which:
+/// the `reason` and `queue` of the newest `x-death` entry for a work queue (`delivery_limit`,
+/// `rejected`, …). Not `x-first-death-reason`: a job that went through a delay stage first
+/// died there, by `expired`.
+pub(super) fn death_of(props: &lapin::BasicProperties, lanes: &[&str]) -> (String, Option<String>) {
     let headers = props.headers().as_ref();
     let text = |v: Option<&AMQPValue>| match v? {
         AMQPValue::LongString(s) => Some(s.to_string()),
@@ -31,17 +32,28 @@ pub(super) fn death_reason(props: &lapin::BasicProperties, jobs_queue: &str) -> 
                     return None;
                 };
                 let t = t.inner();
-                (text(t.get(&ShortString::from("queue"))).as_deref() == Some(jobs_queue))
-                    .then(|| text(t.get(&ShortString::from("reason"))))
-                    .flatten()
+                let queue = text(t.get(&ShortString::from("queue")))?;
+                if !lanes.contains(&queue.as_str()) {
+                    return None;
+                }
+                Some((text(t.get(&ShortString::from("reason")))?, queue))
             }),
             _ => None,
         });
-    from_x_death
-        .or_else(|| {
+    match from_x_death {
+        Some((reason, queue)) => (reason, Some(queue)),
+        None => (
             text(headers.and_then(|h| h.inner().get(&ShortString::from("x-first-death-reason"))))
-        })
-        .unwrap_or_else(|| "unknown".into())
+                .unwrap_or_else(|| "unknown".into()),
+            None,
+        ),
+    }
+}
+
+/// [`death_of`], the reason only.
+#[cfg(test)]
+fn death_reason(props: &lapin::BasicProperties, jobs_queue: &str) -> String {
+    death_of(props, &[jobs_queue]).0
 }
 
 impl<S, O> Context<S, O> {
@@ -53,9 +65,10 @@ impl<S, O> Context<S, O> {
             .map(|j| j.job_id.clone())
             .or_else(|| salvage_job_id(&delivery.data));
         let attempts = amqp::header_u32(&delivery.properties, ATTEMPTS_HEADER);
-        let err = JobError::Poison {
-            reason: death_reason(&delivery.properties, &self.settings.broker.jobs_queue),
-        };
+        let b = &self.settings.broker;
+        let (reason, lane_queue) =
+            death_of(&delivery.properties, &[&b.jobs_queue, &b.priority_queue]);
+        let err = JobError::Poison { reason };
         let dl = DeadLetterMessage::new(
             job_id.clone(),
             &err,
@@ -63,8 +76,8 @@ impl<S, O> Context<S, O> {
             &delivery.data,
             chrono::Utc::now(),
         )
-        // The broker dead-lettered it out of the work queue: that is where it came from.
-        .with_queue(&self.settings.broker.jobs_queue);
+        // The broker dead-lettered it out of a work queue: that is the lane it came from.
+        .with_queue(lane_queue.as_deref().unwrap_or(&b.jobs_queue));
         let body = serde_json::to_vec(&dl).unwrap_or_default();
         let message_id = message_id_of(&delivery, job.as_ref());
         let published = self
@@ -132,6 +145,23 @@ mod tests {
         assert_eq!(
             death_reason(&lapin::BasicProperties::default(), "ocr.jobs"),
             "unknown"
+        );
+    }
+
+    #[test]
+    fn a_priority_job_is_relayed_with_its_own_lane() {
+        let mut h = FieldTable::default();
+        h.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(FieldArray::from(vec![
+                entry("ocr.jobs.priority", "delivery_limit"),
+                entry("ocr.jobs.priority.delay.5s", "expired"),
+            ])),
+        );
+        let props = lapin::BasicProperties::default().with_headers(h);
+        assert_eq!(
+            death_of(&props, &["ocr.jobs", "ocr.jobs.priority"]),
+            ("delivery_limit".into(), Some("ocr.jobs.priority".into()))
         );
     }
 }

@@ -17,6 +17,7 @@ use super::{Context, Outcome};
 use crate::amqp::{self, AmqpError};
 use crate::ocr::OcrApi;
 use crate::storage::ObjectStore;
+use ocr_common::lane::Lane;
 
 /// Prefetch of the poison relay's consumer.
 const POISON_PREFETCH: u16 = 8;
@@ -110,10 +111,20 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     amqp::declare_topology(conn, &ctx.settings).await?;
     let publish = amqp::Publisher::open(conn, PUBLISH_CHANNELS).await?;
     let tag = format!("ocr-worker-{}", uuid::Uuid::new_v4());
+    // One channel and consumer per lane: bulk deliveries held never stand in front of
+    // priority ones (each channel has its own prefetch window), and the limiter gives a freed
+    // OCR slot to a waiting priority job first.
     let mut work = WorkConsumers::start(
         conn.create_channel().await?,
         &b.jobs_queue,
         &tag,
+        desired_prefetch(ctx),
+    )
+    .await?;
+    let mut urgent = WorkConsumers::start(
+        conn.create_channel().await?,
+        &b.priority_queue,
+        &format!("{tag}-priority"),
         desired_prefetch(ctx),
     )
     .await?;
@@ -139,6 +150,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
     ctx.metrics.consuming.set(1);
     tracing::info!(
         queue = %b.jobs_queue,
+        priority_queue = %b.priority_queue,
         prefetch = ?work.prefetch(),
         broker = %crate::config::redacted_amqp_url(&b.amqp_url),
         "consuming"
@@ -161,7 +173,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                     flow.on_event(ctx, ev);
                     if prefetch_pending && !flow.blocked() {
                         prefetch_pending = false;
-                        if let Err(e) = follow_bounded(&mut work, desired_prefetch(ctx)).await {
+                        if let Err(e) = follow_lanes(&mut work, &mut urgent, desired_prefetch(ctx)).await {
                             break Err(e);
                         }
                     }
@@ -172,16 +184,31 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 // would wait for the alarm to end. Follow the share once it has.
                 if flow.blocked() {
                     prefetch_pending = true;
-                } else if let Err(e) = follow_bounded(&mut work, desired_prefetch(ctx)).await {
+                } else if let Err(e) = follow_lanes(&mut work, &mut urgent, desired_prefetch(ctx)).await {
                     break Err(e);
                 }
             }
+            d = urgent.stream.next(), if flow.open(paused) && urgent.may_yield() => match d {
+                Some(Ok(delivery)) => {
+                    let ctx = ctx.clone();
+                    let publish = publish.clone();
+                    let broken = broken.clone();
+                    tasks.spawn(async move {
+                        ctx.handle(delivery, Lane::Priority, &publish, &broken).await
+                    });
+                }
+                Some(Err(e)) => break Err(e.into()),
+                None if !urgent.consuming() => {}
+                None => break Err(AmqpError::ChannelLost),
+            },
             d = work.stream.next(), if flow.open(paused) && work.may_yield() => match d {
                 Some(Ok(delivery)) => {
                     let ctx = ctx.clone();
                     let publish = publish.clone();
                     let broken = broken.clone();
-                    tasks.spawn(async move { ctx.handle(delivery, &publish, &broken).await });
+                    tasks.spawn(async move {
+                        ctx.handle(delivery, Lane::Bulk, &publish, &broken).await
+                    });
                 }
                 Some(Err(e)) => break Err(e.into()),
                 // The last consumer ended: cancelled for want of a share (idle), or the
@@ -221,6 +248,7 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 poison_ch.basic_cancel(poison_tag.as_str().into(), BasicCancelOptions::default());
             tokio::join!(
                 work.cancel(),
+                urgent.cancel(),
                 amqp::bounded(amqp::SHUTDOWN_CALL_WAIT, "basic.cancel", poison_cancel)
             );
             let n = tasks.len();
@@ -239,8 +267,10 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
             }
             // Buffered deliveries not yet started are returned to the queue by closing.
             let work_close = work.channel().close(200, "shutdown".into());
+            let urgent_close = urgent.channel().close(200, "shutdown".into());
             tokio::join!(
                 amqp::bounded(amqp::SHUTDOWN_CALL_WAIT, "channel.close", work_close),
+                amqp::bounded(amqp::SHUTDOWN_CALL_WAIT, "channel.close", urgent_close),
                 publish.close(amqp::SHUTDOWN_CALL_WAIT)
             );
         }
@@ -256,6 +286,16 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         ctx.health.set_active(false);
     }
     end
+}
+
+/// Both lanes' consumers follow the prefetch `want` (see [`follow_bounded`]).
+async fn follow_lanes(
+    bulk: &mut WorkConsumers,
+    priority: &mut WorkConsumers,
+    want: Option<u16>,
+) -> Result<(), AmqpError> {
+    follow_bounded(priority, want).await?;
+    follow_bounded(bulk, want).await
 }
 
 /// Re-create the work consumer for a new prefetch, giving up (and ending the session) if the

@@ -40,6 +40,11 @@ pub struct EnqueueArgs {
     /// skipped and counted: a GET fails until a restore). GLACIER_IR is always enqueued.
     #[arg(long)]
     pub include_archived: bool,
+    /// Publish to the priority lane (OCR_PRIORITY_QUEUE) instead of the jobs queue: these
+    /// jobs take a freed OCR slot before any bulk job. Meant for a handful of urgent images,
+    /// not a backfill (bulk keeps only OCR_BULK_MIN_SHARE of the domain while it runs).
+    #[arg(long)]
+    pub priority: bool,
     /// Set `"force_ocr": true` in every job: a fresh OCR call even when a stored result exists.
     #[arg(long)]
     pub force_ocr: bool,
@@ -122,7 +127,14 @@ impl EnqueueArgs {
             ocr_latency: self.ocr_latency,
             in_flight: usize::try_from(self.in_flight).unwrap_or(64),
             page_size: self.page_size,
-            queue: settings.broker.jobs_queue.clone(),
+            queue: settings
+                .broker
+                .queue(if self.priority {
+                    ocr_common::lane::Lane::Priority
+                } else {
+                    ocr_common::lane::Lane::Bulk
+                })
+                .to_string(),
         })
     }
 }

@@ -53,6 +53,7 @@ impl Sharing {
         let e = self
             .membership
             .evaluate(now, self.limiter.held(), config.timing());
+        self.limiter.set_placement(e.replicas, e.rank);
         if e.share != before {
             self.limiter.set_share(e.share);
             tracing::info!(

@@ -1,0 +1,226 @@
+//! The priority lane: jobs on the priority queue take a freed OCR slot before any bulk job,
+//! and bulk keeps its floor of the domain while priority work waits. Real broker, real
+//! S3-protocol server, the emulator enforcing the domain's concurrency; small numbers. The
+//! latency figures come from `bench_priority` (BENCHMARKS.md).
+
+use std::time::Duration;
+
+use ocr_infra::emulator::{EmulatorConfig, Latency};
+use ocr_tests::{Collector, Received, TestEnv, Truth, WorkerHandle, eventually, passport_png};
+
+const BUCKET: &str = "passports";
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn metric(w: &WorkerHandle, name: &str) -> f64 {
+    w.metric(name).await.unwrap_or(-1.0)
+}
+
+fn job_id(r: &Received) -> String {
+    r.body["job_id"].as_str().unwrap_or_default().to_string()
+}
+
+fn is_priority(r: &Received) -> bool {
+    job_id(r).starts_with("prio-")
+}
+
+async fn upload(env: &TestEnv, prefix: &str, n: u64, seed: u64) {
+    for i in 0..n {
+        env.put(
+            BUCKET,
+            &format!("{prefix}/{i}.png"),
+            passport_png(&Truth::synthetic(seed + i)),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+async fn publish_bulk(env: &TestEnv, n: u64) {
+    for i in 0..n {
+        env.publish_job(&format!("bulk-{i}"), BUCKET, &format!("bulk/{i}.png"))
+            .await
+            .unwrap();
+    }
+}
+
+/// A domain of `slots` OCR calls at once, `latency_ms` each, shared by `replicas` workers
+/// holding up to `prefetch` deliveries per lane, bulk floor `min_share`.
+async fn domain(
+    slots: u32,
+    latency_ms: u64,
+    replicas: usize,
+    prefetch: u16,
+    min_share: f64,
+) -> (TestEnv, Vec<WorkerHandle>) {
+    let env = TestEnv::start(EmulatorConfig {
+        max_concurrency: Some(slots),
+        latency: Latency::Fixed { ms: latency_ms },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_max_concurrency = Some(slots);
+    args.prefetch = Some(prefetch);
+    args.bulk_min_share = Some(min_share);
+    args.presence_heartbeat_ms = Some(if replicas > 1 { 100 } else { 0 });
+    let mut workers = Vec::new();
+    for _ in 0..replicas {
+        workers.push(env.spawn_worker(args.load().unwrap()).await.unwrap());
+    }
+    if replicas > 1 {
+        // Every replica settled on its share of the domain's slots.
+        let per = f64::from(slots) / replicas as f64;
+        eventually(Duration::from_secs(15), || async {
+            let mut all = true;
+            for w in &workers {
+                let l = metric(w, "ocr_worker_ocr_concurrency_limit").await;
+                all &= l >= per.floor() && l <= per.ceil();
+            }
+            all
+        })
+        .await
+        .expect("the replicas settle on their shares");
+    }
+    (env, workers)
+}
+
+/// Publish one priority job while the backlog runs, and count the bulk outcomes that arrive
+/// between its publish and its own outcome.
+async fn overtake(env: &TestEnv, outcomes: &Collector, total_bulk: usize) -> (usize, usize) {
+    // The backlog is running: some bulk outcomes are in.
+    outcomes
+        .wait_until(WAIT, |c| c.len() >= 4)
+        .await
+        .expect("the backlog runs");
+    let before = outcomes.len();
+    env.publish_priority_job("prio-0", BUCKET, "prio/0.png")
+        .await
+        .unwrap();
+    outcomes
+        .wait_until(WAIT, |c| c.snapshot().iter().any(is_priority))
+        .await
+        .expect("the priority job has its outcome");
+    let seen = outcomes.snapshot();
+    let at = seen.iter().position(is_priority).unwrap();
+    let p = &seen[at];
+    assert!(p.is_result(), "{:?}", p.body);
+    assert_eq!(p.body["job_id"], "prio-0");
+    let bulk_between = at - before;
+    eprintln!("bulk outcomes between the priority publish and its outcome: {bulk_between}");
+    let bulk_left = total_bulk - (seen.len() - 1).min(total_bulk);
+    (bulk_between, bulk_left)
+}
+
+#[tokio::test]
+async fn a_priority_job_overtakes_the_backlog_with_one_replica() {
+    // 2 slots at 300 ms; each lane may hold 8 deliveries. Without the lane the priority job
+    // would wait behind the bulk jobs held before it (6 waiting for a slot, then 2 in flight).
+    let (env, workers) = domain(2, 300, 1, 8, 0.0).await;
+    upload(&env, "bulk", 40, 10).await;
+    upload(&env, "prio", 1, 500).await;
+    let outcomes = env.collector().await.unwrap();
+    publish_bulk(&env, 40).await;
+    let (between, left) = overtake(&env, &outcomes, 40).await;
+    // Only the calls already in flight (2), and at most one that started while the priority
+    // job was being fetched from S3.
+    assert!(
+        between <= 3,
+        "{between} bulk outcomes came before the priority job's"
+    );
+    assert!(left >= 20, "the backlog was still there: {left} left");
+    outcomes
+        .wait_until(WAIT, |c| c.len() >= 41)
+        .await
+        .expect("the backlog finishes too");
+    assert!(outcomes.snapshot().iter().all(|r| r.is_result()));
+    let w = &workers[0];
+    assert_eq!(
+        metric(w, "ocr_worker_lane_jobs_total{lane=\"priority\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric(w, "ocr_worker_lane_jobs_total{lane=\"bulk\"}").await,
+        40.0
+    );
+    drop(workers);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_priority_job_overtakes_the_backlog_with_three_replicas() {
+    // 3 slots over 3 replicas (one each); wherever the priority job lands, it waits for that
+    // replica's one call in flight, not for the 7 bulk jobs the replica holds behind it.
+    let (env, workers) = domain(3, 300, 3, 8, 0.0).await;
+    upload(&env, "bulk", 60, 10).await;
+    upload(&env, "prio", 1, 500).await;
+    let outcomes = env.collector().await.unwrap();
+    publish_bulk(&env, 60).await;
+    let (between, left) = overtake(&env, &outcomes, 60).await;
+    // The 3 calls in flight, plus one per replica that started during the priority job's
+    // fetch at most.
+    assert!(
+        between <= 5,
+        "{between} bulk outcomes came before the priority job's"
+    );
+    assert!(left >= 30, "the backlog was still there: {left} left");
+    outcomes
+        .wait_until(WAIT, |c| c.len() >= 61)
+        .await
+        .expect("the backlog finishes too");
+    let mut priority = 0.0;
+    for w in &workers {
+        priority += metric(w, "ocr_worker_lane_jobs_total{lane=\"priority\"}").await;
+    }
+    assert_eq!(priority, 1.0, "exactly one replica ran it");
+    drop(workers);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn bulk_keeps_its_floor_while_the_priority_lane_is_saturated() {
+    // 4 slots, a floor of 25 %: one slot stays bulk's while 40 priority jobs wait.
+    let (env, workers) = domain(4, 150, 1, 8, 0.25).await;
+    upload(&env, "bulk", 30, 10).await;
+    for i in 0..40 {
+        env.put(
+            BUCKET,
+            &format!("prio/{i}.png"),
+            passport_png(&Truth::synthetic(500 + i)),
+        )
+        .await
+        .unwrap();
+    }
+    let outcomes = env.collector().await.unwrap();
+    // The priority lane first, so it is saturated before bulk arrives.
+    for i in 0..40 {
+        env.publish_priority_job(&format!("prio-{i}"), BUCKET, &format!("prio/{i}.png"))
+            .await
+            .unwrap();
+    }
+    publish_bulk(&env, 30).await;
+    outcomes
+        .wait_until(WAIT, |c| c.len() >= 70)
+        .await
+        .expect("every job has its outcome");
+    let seen = outcomes.snapshot();
+    assert!(seen.iter().all(|r| r.is_result()));
+    // While priority jobs were still coming out (up to the 30th priority outcome), bulk got
+    // about a quarter of the calls: at least 5, and priority the rest.
+    let thirtieth = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| is_priority(r))
+        .nth(29)
+        .map(|(i, _)| i)
+        .unwrap();
+    let bulk_meanwhile = seen[..thirtieth].iter().filter(|r| !is_priority(r)).count();
+    eprintln!("bulk outcomes before the 30th priority outcome: {bulk_meanwhile}");
+    assert!(
+        (5..=15).contains(&bulk_meanwhile),
+        "bulk outcomes while the lane was saturated: {bulk_meanwhile} (30 priority)"
+    );
+    drop(workers);
+    env.cleanup().await;
+}
