@@ -54,10 +54,15 @@ pub fn domain_bulk_floor(min_share: f64, domain_slots: u32) -> u32 {
 }
 
 /// The bulk floor of the replica at `rank` of `replicas`, in slots: the domain's floor
-/// ([`domain_bulk_floor`]) dealt out from rank 0, as the concurrency shares are, so the
-/// replicas' floors add up to exactly the domain's (a floor of 1 slot over 3 replicas is
-/// 1 + 0 + 0: a share of the *domain*, not one slot per replica). Never more than the
-/// replica's own `share_slots`; what a small share cannot hold moves to the next ranks.
+/// ([`domain_bulk_floor`]) dealt out one slot at a time from rank 0, as the concurrency shares
+/// are, so the replicas' floors add up to the domain's (a floor of 1 slot over 3 replicas is
+/// 1 + 0 + 0: a share of the *domain*, not one slot per replica).
+///
+/// Below a floor of the whole domain, a replica's floor always leaves it one slot for
+/// priority work: a rank's part is at most its share of the domain's slots less one, and what
+/// a rank cannot hold goes to the next ranks that can. (8 slots over 8 replicas can hold no
+/// floor at all: each replica's one slot serves priority first.) The part is also capped at
+/// `share_slots`, the share this replica applies now.
 pub fn bulk_floor_slots(
     min_share: f64,
     domain_slots: u32,
@@ -65,15 +70,36 @@ pub fn bulk_floor_slots(
     rank: u32,
     share_slots: u32,
 ) -> u32 {
-    let total = domain_bulk_floor(min_share, domain_slots);
-    if replicas <= 1 {
-        return total.min(share_slots);
+    let n = replicas.max(1);
+    let whole = min_share >= 1.0;
+    let room = |r: u32| {
+        let share = domain_slots / n + u32::from(r < domain_slots % n);
+        if whole {
+            share
+        } else {
+            share.saturating_sub(1)
+        }
+    };
+    let mut left = domain_bulk_floor(min_share, domain_slots);
+    let mut dealt = vec![0u32; n as usize];
+    while left > 0 {
+        let mut progressed = false;
+        for r in 0..n {
+            if left > 0 && dealt[r as usize] < room(r) {
+                dealt[r as usize] += 1;
+                left -= 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
     }
-    // Deal the floor out one slot per rank, round-robin from rank 0, skipping none: the
-    // concurrency split gives every rank at least `domain / n` slots, and the floor is at
-    // most the domain, so a rank's floor never exceeds its share.
-    let n = replicas;
-    (total / n + u32::from(rank < total % n)).min(share_slots)
+    dealt
+        .get(rank as usize)
+        .copied()
+        .unwrap_or(0)
+        .min(share_slots)
 }
 
 #[cfg(test)]
@@ -98,5 +124,17 @@ mod tests {
         assert_eq!(floors.iter().sum::<u32>(), 4);
         assert_eq!(bulk_floor_slots(0.10, 8, 1, 0, 8), 1);
         assert_eq!(bulk_floor_slots(0.10, 8, 1, 0, 0), 0, "no share, no floor");
+        // A replica keeps one slot for priority: 8 slots over 8 replicas hold no floor.
+        assert!((0..8).all(|r| bulk_floor_slots(0.10, 8, 8, r, 1) == 0));
+        // 3 slots over 2 replicas (2 + 1), floor 2 (0.5): rank 0 can hold 1, rank 1 none.
+        let floors: Vec<u32> = (0..2).map(|r| bulk_floor_slots(0.5, 3, 2, r, 2)).collect();
+        assert_eq!(floors, [1, 0]);
+        // A floor of the whole domain is the whole share.
+        assert_eq!(bulk_floor_slots(1.0, 8, 2, 1, 4), 4);
+        // More replicas than slots: the ranks without a slot hold nothing.
+        let floors: Vec<u32> = (0..5).map(|r| bulk_floor_slots(0.25, 4, 5, r, 1)).collect();
+        assert_eq!(floors, [0, 0, 0, 0, 0]);
+        let floors: Vec<u32> = (0..2).map(|r| bulk_floor_slots(0.25, 8, 2, r, 4)).collect();
+        assert_eq!(floors, [1, 1]);
     }
 }

@@ -15,6 +15,7 @@
 //! - [`clova`]: typed model of the CLOVA OCR ID-card response and error bodies.
 //! - [`country`]: country name → ICAO code table for cross-checking the visual zone.
 //! - [`normalize`]: CLOVA `pp` result → normalized passport record with checks and warnings.
+//! - [`trace`]: W3C `traceparent`, validated, carried from a job onto its outcome.
 //! - [`result_entry`]: the result store's entry for one image, and its key.
 
 pub mod clova;
@@ -30,3 +31,4 @@ pub mod normalize;
 pub mod result_entry;
 pub mod retry;
 pub mod s3_event;
+pub mod trace;

@@ -334,7 +334,47 @@ impl TestEnv {
         message_id: Option<&str>,
         correlation_id: Option<&str>,
     ) -> anyhow::Result<()> {
-        let mut props = BasicProperties::default().with_delivery_mode(2);
+        self.publish_with(
+            queue,
+            body,
+            message_id,
+            correlation_id,
+            FieldTable::default(),
+        )
+        .await
+    }
+
+    /// Publish a job for `bucket/key` to the jobs queue with these AMQP `headers`.
+    pub async fn publish_job_with_headers(
+        &self,
+        job_id: &str,
+        bucket: &str,
+        key: &str,
+        headers: FieldTable,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::json!({"job_id": job_id, "bucket": bucket, "key": key});
+        assert_schema("job", &body);
+        self.publish_with(
+            &self.names.jobs,
+            &serde_json::to_vec(&body)?,
+            None,
+            None,
+            headers,
+        )
+        .await
+    }
+
+    async fn publish_with(
+        &self,
+        queue: &str,
+        body: &[u8],
+        message_id: Option<&str>,
+        correlation_id: Option<&str>,
+        headers: FieldTable,
+    ) -> anyhow::Result<()> {
+        let mut props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_headers(headers);
         if let Some(m) = message_id {
             props = props.with_message_id(m.into());
         }

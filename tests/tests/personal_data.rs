@@ -10,6 +10,7 @@ mod ops_support;
 use std::time::Duration;
 
 use lapin::options::QueueDeleteOptions;
+use lapin::types::{AMQPValue, FieldTable};
 use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::*;
 use ops_support::BUCKET;
@@ -34,6 +35,9 @@ fn planted(truth: &Truth) -> [String; 5] {
         truth.birth_date.format("%Y-%m-%d").to_string(),
     ]
 }
+
+/// A W3C trace context, as a producer would send it.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn run_at(level: &str, seed: u64) {
     let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
@@ -73,13 +77,19 @@ async fn run_at(level: &str, seed: u64) {
     .await
     .unwrap();
 
-    // The data flows: the result carries it.
-    env.publish_job("planted-1", BUCKET, "planted.png")
+    // The data flows: the result carries it, and the job's trace context.
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(TRACEPARENT.into()),
+    );
+    env.publish_job_with_headers("planted-1", BUCKET, "planted.png", headers)
         .await
         .unwrap();
     let got = env.collect(1, WAIT).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].queue, "result");
+    assert_eq!(got[0].traceparent.as_deref(), Some(TRACEPARENT));
     assert_eq!(
         got[0].body["passport"]["number"],
         Value::from(truth.number.clone())
@@ -167,6 +177,27 @@ async fn run_at(level: &str, seed: u64) {
             "{level}: lapin logged: {l}"
         );
     }
+    // JSON lines carry the job's span fields: job id, lane, paid attempts, trace id, and the
+    // stage on lines inside one.
+    let done = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "job done" && v["span"]["job_id"] == "planted-1")
+        .unwrap_or_else(|| panic!("{level}: no `job done` line in the span of planted-1"));
+    let job = &done["span"];
+    assert_eq!(job["lane"], "bulk", "{done}");
+    assert_eq!(job["attempt"], 1, "{done}");
+    assert_eq!(job["trace_id"], &TRACEPARENT[3..35], "{done}");
+    let staged = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["span"]["name"] == "stage")
+        .map(|v| v["span"]["stage"].as_str().unwrap_or_default().to_string())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        staged.contains("ocr") && staged.contains("fetch"),
+        "{level}: stage spans on log lines: {staged:?}"
+    );
     seen.push((format!("logs at {level}"), logs));
 
     for (what, text) in &seen {

@@ -481,6 +481,37 @@ pub fn header_u32(props: &BasicProperties, name: &str) -> u32 {
     n.clamp(0, i64::from(u32::MAX)) as u32
 }
 
+/// The job's W3C `traceparent` header, if it carries a valid one (an invalid one is dropped).
+pub fn traceparent(props: &BasicProperties) -> Option<ocr_common::trace::TraceParent> {
+    let v = props
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(&ShortString::from(ocr_common::trace::TRACEPARENT))?;
+    let text = match v {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.to_string(),
+        _ => return None,
+    };
+    ocr_common::trace::TraceParent::parse(&text)
+}
+
+/// `headers` with the job's `traceparent` added (when it has one).
+pub fn with_traceparent(
+    headers: Option<FieldTable>,
+    trace: Option<&ocr_common::trace::TraceParent>,
+) -> Option<FieldTable> {
+    let Some(t) = trace else {
+        return headers;
+    };
+    let mut h = headers.unwrap_or_default();
+    h.insert(
+        ShortString::from(ocr_common::trace::TRACEPARENT),
+        s(t.as_str()),
+    );
+    Some(h)
+}
+
 /// Headers for a delayed retry.
 pub fn retry_headers(attempts: u32, retries: u32) -> FieldTable {
     table(&[

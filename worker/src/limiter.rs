@@ -219,6 +219,13 @@ impl Drop for SlotHold {
             return;
         };
         let l = &self.limiter;
+        // The lane stops holding it before the slot is free: a head that sees the free slot
+        // also sees bulk's holding without it (or bulk could lose a turn it is owed).
+        {
+            let mut lanes = l.lanes();
+            let held = &mut lanes.holding[self.lane.index()];
+            *held = held.saturating_sub(1);
+        }
         {
             let mut inner = l.lock();
             if inner.capacity > inner.limit() {
@@ -228,9 +235,6 @@ impl Drop for SlotHold {
                 drop(p);
             }
         }
-        let mut lanes = l.lanes();
-        lanes.holding[self.lane.index()] = lanes.holding[self.lane.index()].saturating_sub(1);
-        drop(lanes);
         l.lane_changed.notify_waiters();
     }
 }
@@ -248,8 +252,9 @@ impl Drop for WaitingGuard<'_> {
         *w = w.saturating_sub(1);
         let none_left = *w == 0;
         drop(lanes);
-        // Bulk may have been holding back for this lane.
-        if none_left && self.lane == Lane::Priority {
+        // The other lane may have been holding back for this one: bulk for waiting priority
+        // callers, priority for a slot bulk was owed while it waited.
+        if none_left {
             self.limiter.lane_changed.notify_waiters();
         }
     }
@@ -332,17 +337,7 @@ impl OcrLimiter {
             panic!("with_bulk_min_share is called before the limiter is shared")
         });
         this.bulk_min_share = min_share.clamp(0.0, 1.0);
-        let share = this.lock().share.concurrency;
-        {
-            let lanes = this.lanes.get_mut().unwrap_or_else(|e| e.into_inner());
-            lanes.bulk_floor = ocr_common::lane::bulk_floor_slots(
-                this.bulk_min_share,
-                this.domain.concurrency,
-                lanes.replicas,
-                lanes.rank,
-                share,
-            );
-        }
+        this.refresh_floor();
         Arc::new(this)
     }
 
@@ -364,16 +359,25 @@ impl OcrLimiter {
         self.refresh_floor();
     }
 
+    /// Recompute this replica's floor: its rank's part, and (below a whole-domain floor)
+    /// never more than the current limit less one, so while AIMD backs off a priority caller
+    /// still gets a slot.
     fn refresh_floor(&self) {
-        let share = self.lock().share.concurrency;
+        let (share, limit) = {
+            let inner = self.lock();
+            (inner.share.concurrency, inner.limit())
+        };
         let mut lanes = self.lanes();
-        let floor = ocr_common::lane::bulk_floor_slots(
+        let mut floor = ocr_common::lane::bulk_floor_slots(
             self.bulk_min_share,
             self.domain.concurrency,
             lanes.replicas,
             lanes.rank,
             share,
         );
+        if self.bulk_min_share < 1.0 {
+            floor = floor.min(limit.saturating_sub(1));
+        }
         let changed = floor != lanes.bulk_floor;
         lanes.bulk_floor = floor;
         drop(lanes);
@@ -534,6 +538,12 @@ impl OcrLimiter {
                     && let Ok(permit) = self.slots.clone().try_acquire_owned()
                 {
                     lanes.holding[lane.index()] += 1;
+                    drop(lanes);
+                    // Slots are still free: the other head may take one now (its answer may
+                    // have changed with this take).
+                    if self.slots.available_permits() > 0 {
+                        self.lane_changed.notify_waiters();
+                    }
                     return SlotHold {
                         permit: Some(permit),
                         lane,
@@ -637,6 +647,7 @@ impl OcrLimiter {
         }
         let (limit, rate) = (inner.limit(), inner.rate());
         drop(inner);
+        self.refresh_floor();
         self.generation.send_modify(|g| *g += 1);
         tracing::info!(
             concurrency = limit,
@@ -677,6 +688,7 @@ impl OcrLimiter {
         }
         drop(inner);
         if changed {
+            self.refresh_floor();
             self.generation.send_modify(|g| *g += 1);
         }
     }
@@ -855,6 +867,32 @@ mod tests {
         let _p = granted(priority.remove(0)).await;
         settle().await;
         assert!(!bulk[0].is_finished());
+    }
+
+    #[tokio::test]
+    async fn backing_off_to_one_slot_still_lets_priority_through() {
+        // A floor of 1 of 8 slots; three refusals cut the limit to 1.
+        let l = OcrLimiter::new(1000.0, 8).with_bulk_min_share(0.10);
+        assert_eq!(l.bulk_floor(), 1);
+        for _ in 0..3 {
+            l.last_decrease_ms.store(0, Ordering::Release);
+            l.on_rate_limited(None);
+        }
+        assert_eq!(l.current_limit(), 1);
+        assert_eq!(l.bulk_floor(), 0, "the one slot is not reserved for bulk");
+        let held = l.acquire().await;
+        let spawn = |lane| {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire_in(lane).await })
+        };
+        let bulk = spawn(Lane::Bulk);
+        settle().await;
+        let priority = spawn(Lane::Priority);
+        settle().await;
+        drop(held);
+        let p = granted(priority).await;
+        assert_eq!(p.lane(), Lane::Priority);
+        assert!(!bulk.is_finished());
     }
 
     #[tokio::test]

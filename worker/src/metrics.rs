@@ -257,7 +257,7 @@ pub struct Metrics {
     pub lane_jobs: Family<LaneLabel, Counter>,
     /// Jobs being processed now, by lane.
     pub lane_in_flight: Family<LaneLabel, Gauge>,
-    /// Jobs waiting for an OCR slot now, by lane.
+    /// Jobs waiting for the OCR limiter now (a slot, pacing, a pause), by lane.
     pub lane_waiting: Family<LaneLabel, Gauge>,
     /// Limiter waits per lane, `[count, total µs, last µs]`, for the status page.
     lane_waits: [[AtomicU64; 3]; 2],
@@ -412,8 +412,8 @@ impl Metrics {
             m.lane_in_flight.clone(),
         );
         registry.register(
-            "lane_jobs_waiting_for_slot",
-            "Jobs waiting for an OCR slot, by lane",
+            "lane_jobs_waiting_for_limiter",
+            "Jobs waiting for the OCR limiter (a slot, pacing, a pause), by lane",
             m.lane_waiting.clone(),
         );
         registry.register(

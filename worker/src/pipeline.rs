@@ -24,6 +24,7 @@ use crate::ocr::{OcrApi, OcrImage, OcrReply};
 use crate::result_store::{Lookup, ResultStore};
 use crate::storage::ObjectStore;
 use ocr_common::lane::Lane;
+use tracing::Instrument as _;
 
 /// The knobs the pipeline needs, taken from [`Settings`].
 #[derive(Debug, Clone)]
@@ -118,19 +119,29 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                     ),
                 };
                 if let Some(tag) = tag {
-                    if let Some(reused) = self.reuse(store, job, &tag, attempts).await? {
+                    if let Some(reused) = self
+                        .reuse(store, job, &tag, attempts)
+                        .instrument(tracing::info_span!("stage", stage = "lookup"))
+                        .await?
+                    {
                         return Ok(reused);
                     }
                     looked_up = Some(tag);
                 }
             }
-            let loaded = self.load(job).await?;
+            let loaded = self
+                .load(job)
+                .instrument(tracing::info_span!("stage", stage = "fetch"))
+                .await?;
             let tag = ContentTag::for_job(job, loaded.source.etag.as_deref());
             // The object changed since the job was written: the bytes in hand may still have
             // an answer (one more GET, never more than two lookups).
             if let (Some(store), Some(tag)) = (reusing, &tag)
                 && looked_up.as_ref() != Some(tag)
-                && let Some(reused) = self.reuse(store, job, tag, attempts).await?
+                && let Some(reused) = self
+                    .reuse(store, job, tag, attempts)
+                    .instrument(tracing::info_span!("stage", stage = "lookup"))
+                    .await?
             {
                 return Ok(reused);
             }
@@ -145,7 +156,11 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 now,
             )?;
             match (&self.results, &tag) {
-                (Some(store), Some(tag)) => self.keep(store, job, tag, result, raw, now).await,
+                (Some(store), Some(tag)) => {
+                    self.keep(store, job, tag, result, raw, now)
+                        .instrument(tracing::info_span!("stage", stage = "store"))
+                        .await
+                }
                 _ => Ok(result),
             }
         }
@@ -183,6 +198,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                 other => break other?,
             }
         };
+        tracing::debug!(size_bytes = obj.bytes.len(), "object fetched");
         let fmt = format::inspect(&obj.bytes)?;
         Ok(LoadedImage {
             source: Source {
@@ -328,7 +344,21 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
             // Counted before the call: a call cut off by the job deadline may have been billed.
             attempts.fetch_add(1, Ordering::AcqRel);
             let started = std::time::Instant::now();
-            let res = self.ocr.recognize(image).await.and_then(check_reply);
+            let res = async {
+                let r = self.ocr.recognize(image).await;
+                tracing::debug!(
+                    error_kind = r.as_ref().err().map(|e| e.kind().as_str()),
+                    "OCR call answered"
+                );
+                r
+            }
+            .instrument(tracing::info_span!(
+                "stage",
+                stage = "ocr",
+                attempt = attempts.load(Ordering::Acquire)
+            ))
+            .await
+            .and_then(check_reply);
             let elapsed = started.elapsed();
             self.metrics.ocr_in_flight.dec();
             drop(permit);

@@ -204,8 +204,8 @@ pub struct LaneFigures {
     pub jobs_finished: u64,
     /// Jobs being processed now.
     pub in_flight: i64,
-    /// Of those, waiting for an OCR slot now.
-    pub waiting_for_slot: i64,
+    /// Of those, waiting for the OCR limiter now (a slot, pacing, a pause).
+    pub waiting_for_limiter: i64,
     /// Mean wait for the OCR limiter so far, milliseconds.
     pub mean_wait_ms: f64,
     /// The last wait for the OCR limiter, milliseconds.
@@ -274,7 +274,7 @@ impl Status {
                 let figures = LaneFigures {
                     jobs_finished: m.lane_jobs.get_or_create(&l).get(),
                     in_flight: m.lane_in_flight.get_or_create(&l).get(),
-                    waiting_for_slot: m.lane_waiting.get_or_create(&l).get(),
+                    waiting_for_limiter: m.lane_waiting.get_or_create(&l).get(),
                     mean_wait_ms: mean.as_secs_f64() * 1000.0,
                     last_wait_ms: last.as_secs_f64() * 1000.0,
                 };
@@ -393,8 +393,8 @@ fn write_replica(out: &mut String, s: &Status) -> std::fmt::Result {
     for (lane, l) in &s.lanes {
         writeln!(
             out,
-            "  lane {lane}: {} finished, {} in flight, {} waiting for a slot, wait mean {:.1} ms last {:.1} ms",
-            l.jobs_finished, l.in_flight, l.waiting_for_slot, l.mean_wait_ms, l.last_wait_ms
+            "  lane {lane}: {} finished, {} in flight, {} waiting for the limiter, wait mean {:.1} ms last {:.1} ms",
+            l.jobs_finished, l.in_flight, l.waiting_for_limiter, l.mean_wait_ms, l.last_wait_ms
         )?;
     }
     for e in s.recent_errors.iter().rev().take(5) {

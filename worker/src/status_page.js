@@ -64,7 +64,7 @@
     }));
     rows("lanes", Object.entries(s.lanes || {}).map(function (e) {
       const l = e[1];
-      return [e[0], l.jobs_finished, l.in_flight, l.waiting_for_slot,
+      return [e[0], l.jobs_finished, l.in_flight, l.waiting_for_limiter,
         Number(l.mean_wait_ms.toFixed(1)), Number(l.last_wait_ms.toFixed(1))];
     }));
     rows("dead-letters", Object.entries(s.dead_letters));

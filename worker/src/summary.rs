@@ -35,6 +35,8 @@ pub struct Outcome {
     pub correlation_id: Option<String>,
     /// Routing key.
     pub routing_key: String,
+    /// The W3C `traceparent` carried over from the job, if it had a valid one.
+    pub traceparent: Option<String>,
 }
 
 impl Outcome {
@@ -93,6 +95,7 @@ impl OutcomeReader {
                 .as_ref()
                 .map(|s| s.to_string()),
             routing_key: d.routing_key.to_string(),
+            traceparent: crate::amqp::traceparent(&d.properties).map(|t| t.as_str().to_string()),
         }))
     }
 
@@ -203,6 +206,7 @@ mod tests {
             message_id: Some(id.into()),
             correlation_id: None,
             routing_key: String::new(),
+            traceparent: None,
         }
     }
 

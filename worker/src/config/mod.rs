@@ -350,10 +350,19 @@ impl RawSettings {
                 "must be at most 200 characters",
             );
         }
-        if priority == self.jobs_queue || priority == self.poison_queue {
+        // Another queue's name would mix the lane with work, outcomes or retries.
+        let taken = [
+            &self.jobs_queue,
+            &self.poison_queue,
+            &self.results_queue,
+            &self.dead_queue,
+        ];
+        if taken.contains(&&priority)
+            || priority.starts_with(&format!("{}.delay.", self.jobs_queue))
+        {
             return bad(
                 "OCR_PRIORITY_QUEUE (priority_queue)",
-                "must differ from the jobs and poison queues",
+                "must differ from the jobs, poison, results and dead-letter queues and the delay stages",
             );
         }
         if !(self.bulk_min_share.is_finite() && (0.0..=1.0).contains(&self.bulk_min_share)) {
@@ -894,6 +903,31 @@ mod tests {
         assert_eq!(s.broker.prefetch, 7);
         assert_eq!(s.broker.jobs_queue, "from-flag");
         assert_eq!(s.broker.results_exchange, "ocr.results");
+    }
+
+    #[test]
+    fn the_priority_queue_is_a_queue_of_its_own() {
+        let mut a = SettingsArgs::default();
+        assert_eq!(a.load().unwrap().broker.priority_queue, "ocr.jobs.priority");
+        for taken in [
+            "ocr.jobs",
+            "ocr.dead",
+            "ocr.results",
+            "ocr.jobs.poison",
+            "ocr.jobs.delay.5s",
+        ] {
+            a.priority_queue = Some(taken.into());
+            let e = a.load().unwrap_err().to_string();
+            assert!(e.contains("OCR_PRIORITY_QUEUE"), "{taken}: {e}");
+        }
+        a.priority_queue = None;
+        for bad in [-0.1, 1.5, f64::NAN] {
+            a.bulk_min_share = Some(bad);
+            let e = a.load().unwrap_err().to_string();
+            assert!(e.contains("OCR_BULK_MIN_SHARE"), "{bad}: {e}");
+        }
+        a.bulk_min_share = Some(0.25);
+        assert_eq!(a.load().unwrap().ocr.bulk_min_share, 0.25);
     }
 
     #[test]

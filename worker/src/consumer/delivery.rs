@@ -11,6 +11,7 @@ use ocr_common::lane::Lane;
 use ocr_common::message::{DeadLetterMessage, outcome_message_id};
 use ocr_common::retry::{self, Decision};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::outcome::Route;
 use super::{Context, Outcome};
@@ -94,6 +95,9 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
             Ok(Intake::Ignored(reason)) => return Attempt::Ignored(reason),
             Err(invalid) => {
                 let salvaged = salvage_job_id(&delivery.data);
+                if let Some(id) = &salvaged {
+                    tracing::Span::current().record("job_id", id.as_str());
+                }
                 return Attempt::Decided(Attempted {
                     // An invalid job that still names a job id is deduplicated on it.
                     message_id: salvaged
@@ -110,6 +114,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         };
         let props = &delivery.properties;
         let attempts = AtomicU32::new(amqp::header_u32(props, ATTEMPTS_HEADER));
+        tracing::Span::current().record("job_id", job.job_id.as_str());
         let retries = amqp::header_u32(props, RETRIES_HEADER);
         let deadline = self.settings.retry.job_deadline;
         // Quota waits do not run the deadline down; waiting past it is a quota wait.
@@ -126,6 +131,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                 .map_err(|e| JobError::BadResponse(format!("result not serialisable: {e}")))
         });
         let attempts = attempts.load(Ordering::Acquire);
+        tracing::Span::current().record("attempt", attempts);
         Attempt::Decided(Attempted {
             message_id: message_id_of(delivery, Some(&job)),
             job_id: Some(job.job_id.clone()),
@@ -151,7 +157,21 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
             crate::metrics::GaugeHold::new(&self.metrics.lane_in_flight.get_or_create(&label)),
         );
         let started = std::time::Instant::now();
-        let outcome = self.handle_inner(&delivery, lane, publish).await;
+        // JSON logs carry these as span fields on every line of this job (`spans`); the job
+        // id and the paid attempts are filled in once known. Never a field of the job body
+        // beyond its validated id.
+        let trace = amqp::traceparent(&delivery.properties);
+        let span = tracing::info_span!(
+            "job",
+            %lane,
+            job_id = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            trace_id = trace.as_ref().map(|t| t.trace_id()),
+        );
+        let outcome = self
+            .handle_inner(&delivery, lane, publish)
+            .instrument(span)
+            .await;
         drop(held);
         self.metrics.lane_jobs.get_or_create(&label).inc();
         self.metrics

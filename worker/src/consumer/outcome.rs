@@ -11,6 +11,8 @@ use ocr_common::failure::JobError;
 use ocr_common::intake::IgnoredEvent;
 use ocr_common::lane::Lane;
 
+use tracing::Instrument as _;
+
 use super::{Context, Outcome};
 use crate::amqp::{self, AmqpError, Outgoing, Publisher};
 use crate::metrics::KindLabel;
@@ -61,6 +63,9 @@ impl<S, O> Context<S, O> {
                 ("", delay_queue.as_str())
             }
         };
+        // A job's trace context goes on with its outcome (and its delayed copy).
+        let headers =
+            amqp::with_traceparent(headers, amqp::traceparent(&delivery.properties).as_ref());
         let published = publish
             .publish(Outgoing {
                 exchange,
@@ -74,6 +79,7 @@ impl<S, O> Context<S, O> {
                     .map(|s| s.as_str()),
                 headers,
             })
+            .instrument(tracing::info_span!("stage", stage = "publish"))
             .await;
         self.metrics.observe_publish(route_label, started.elapsed());
         published
