@@ -120,3 +120,29 @@ async fn a_hung_ocr_call_is_cut_by_the_job_deadline_and_retried() {
     worker.stop().await.unwrap();
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_list_of_broker_urls_skips_a_dead_node() {
+    // A cluster's nodes as AMQP_URL lists them: the first is down (nothing listens there).
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    env.put(BUCKET, "a.png", passport_png(&Truth::synthetic(7)))
+        .await
+        .unwrap();
+    let dead = format!(
+        "amqp://guest:guest@127.0.0.1:{}/%2f",
+        ocr_tests::free_port()
+    );
+    let mut args = env.settings_args();
+    args.amqp_url = Some(format!("{dead},{}", ocr_tests::amqp_url()));
+    // Ready means connected and consuming, through the second URL.
+    let worker = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    env.publish_job("failover-1", BUCKET, "a.png")
+        .await
+        .unwrap();
+    let got = env.collect(1, WAIT).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].is_result(), "{:?}", got[0].body);
+    drop(worker);
+    env.cleanup().await;
+}

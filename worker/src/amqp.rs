@@ -72,10 +72,55 @@ pub enum AmqpError {
     },
 }
 
-/// Open a connection named after this process.
+/// How long one broker URL may take to accept a connection before the next is tried.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The node that answered last (an index into the URL list), tried first next time.
+static LAST_GOOD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The broker URLs of `AMQP_URL`: one, or several separated by commas (the nodes of a cluster).
+pub fn broker_urls(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// Open a connection named after this process. With several URLs (the nodes of a cluster),
+/// the one that answered last is tried first, then each other in turn, each for at most
+/// [`CONNECT_WAIT`]: losing a node moves every session to the next one on its reconnect.
 pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, AmqpError> {
-    let props = ConnectionProperties::default().with_connection_name(name.into());
-    Ok(Connection::connect(url.expose_secret(), props).await?)
+    let urls = broker_urls(url.expose_secret());
+    let n = urls.len().max(1);
+    let first = LAST_GOOD.load(std::sync::atomic::Ordering::Relaxed) % n;
+    let mut last_err = None;
+    for i in 0..n {
+        let idx = (first + i) % n;
+        let Some(u) = urls.get(idx) else { break };
+        let props = ConnectionProperties::default().with_connection_name(name.into());
+        match tokio::time::timeout(CONNECT_WAIT, Connection::connect(u, props)).await {
+            Ok(Ok(conn)) => {
+                LAST_GOOD.store(idx, std::sync::atomic::Ordering::Relaxed);
+                return Ok(conn);
+            }
+            Ok(Err(e)) => {
+                if n > 1 {
+                    tracing::warn!(node = idx, error = %e, "broker node unreachable; trying the next");
+                }
+                last_err = Some(AmqpError::Broker(e));
+            }
+            Err(_) => {
+                if n > 1 {
+                    tracing::warn!(
+                        node = idx,
+                        "broker node did not answer in time; trying the next"
+                    );
+                }
+                last_err = Some(AmqpError::ChannelLost);
+            }
+        }
+    }
+    Err(last_err.unwrap_or(AmqpError::ChannelLost))
 }
 
 /// Open a channel with publisher confirms enabled.

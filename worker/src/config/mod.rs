@@ -280,9 +280,16 @@ impl RawSettings {
                 "must be > 0",
             );
         }
-        let amqp = self.amqp_url.expose_secret();
-        if !(amqp.starts_with("amqp://") || amqp.starts_with("amqps://")) {
-            return bad("AMQP_URL (amqp_url)", "must start with amqp:// or amqps://");
+        let urls = crate::amqp::broker_urls(self.amqp_url.expose_secret());
+        if urls.is_empty()
+            || !urls
+                .iter()
+                .all(|u| u.starts_with("amqp://") || u.starts_with("amqps://"))
+        {
+            return bad(
+                "AMQP_URL (amqp_url)",
+                "must be one URL, or several separated by commas, each starting with amqp:// or amqps://",
+            );
         }
         for (name, v) in [
             (
@@ -867,16 +874,20 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// A form of the AMQP URL safe to log: scheme, host and vhost, no credentials.
 pub fn redacted_amqp_url(url: &SecretString) -> String {
-    match reqwest::Url::parse(url.expose_secret()) {
-        Ok(u) => format!(
-            "{}://{}:{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or("?"),
-            u.port().unwrap_or(5672),
-            u.path()
-        ),
-        Err(_) => "<unparseable amqp url>".into(),
-    }
+    crate::amqp::broker_urls(url.expose_secret())
+        .into_iter()
+        .map(|one| match reqwest::Url::parse(one) {
+            Ok(u) => format!(
+                "{}://{}:{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or("?"),
+                u.port().unwrap_or(5672),
+                u.path()
+            ),
+            Err(_) => "<unparseable amqp url>".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -903,6 +914,18 @@ mod tests {
         assert_eq!(s.broker.prefetch, 7);
         assert_eq!(s.broker.jobs_queue, "from-flag");
         assert_eq!(s.broker.results_exchange, "ocr.results");
+    }
+
+    #[test]
+    fn several_broker_urls_are_accepted_and_redacted_each() {
+        let mut a = args();
+        a.amqp_url = Some("amqp://u:pw1@node-a:5672/%2f, amqps://u:pw2@node-b:5671/%2f".into());
+        let s = a.load().unwrap();
+        let shown = redacted_amqp_url(&s.broker.amqp_url);
+        assert_eq!(shown, "amqp://node-a:5672/%2f,amqps://node-b:5671/%2f");
+        assert!(!shown.contains("pw"));
+        a.amqp_url = Some("amqp://node-a, http://node-b".into());
+        assert!(a.load().unwrap_err().to_string().contains("AMQP_URL"));
     }
 
     #[test]
