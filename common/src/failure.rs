@@ -278,6 +278,15 @@ pub enum JobError {
         /// The last error.
         last: Box<JobError>,
     },
+    /// The job arrived with its paid attempts already spent: the calls were charged to it
+    /// over earlier deliveries that ended without an outcome (a crash or a lost session after
+    /// a call; see [`crate::retry::charged_attempts`]). No call is made; the retry policy
+    /// dead-letters it as `retries_exhausted` with this as the last error.
+    #[error("no paid attempts left: {attempts} charged over earlier deliveries")]
+    AttemptsSpent {
+        /// Paid attempts charged on arrival.
+        attempts: u32,
+    },
     /// The per-job deadline passed; retried later through a delay stage.
     #[error("job exceeded its deadline")]
     DeadlineExceeded,
@@ -478,6 +487,7 @@ impl JobError {
             | JobError::OcrConnection(_)
             | JobError::OcrUnreachable(_)
             | JobError::RecognitionError
+            | JobError::AttemptsSpent { .. }
             | JobError::DeadlineExceeded => Retry { retry_after: None },
             JobError::QuotaPausedPastDeadline => PauseQuota,
             JobError::QuotaWaitPastDeadline => RateLimited { retry_after: None },

@@ -43,6 +43,58 @@ impl RetryPolicy {
     }
 }
 
+/// How the broker says a delivery has been handed out before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// A first delivery.
+    None,
+    /// A quorum queue's `x-delivery-count`: how many times the broker took this message back
+    /// unsettled (a crash, a lost session or connection, a nack-requeue).
+    Counted(u32),
+    /// A classic queue only sets `redelivered`: returned at least once, count unknown.
+    AtLeastOnce,
+}
+
+impl Returns {
+    /// Read the broker's two signs: the header wins, the flag alone means at least one.
+    pub fn from_broker(delivery_count: Option<u32>, redelivered: bool) -> Returns {
+        match delivery_count {
+            Some(n) if n > 0 => Returns::Counted(n),
+            _ if redelivered => Returns::AtLeastOnce,
+            _ => Returns::None,
+        }
+    }
+
+    /// How many returns this stands for, at least.
+    pub fn count(self) -> u32 {
+        match self {
+            Returns::None => 0,
+            Returns::Counted(n) => n,
+            Returns::AtLeastOnce => 1,
+        }
+    }
+}
+
+/// The paid OCR calls to charge a delivery with before it makes any (issue 12, defect 6).
+///
+/// `carried` is the count a delayed copy carries in its headers; it is only ever written when
+/// an outcome is published, so a delivery that made a call and then lost its session (a
+/// crash, a dropped connection) before its outcome was confirmed comes back with the old
+/// count. Every return is therefore charged as one paid call: the worker cannot tell a return
+/// after a call from one before it, and charging the return keeps the bound. A job makes at
+/// most `max_attempts` paid calls on a quorum queue, whatever the crashes, because each call
+/// is counted either in the copy's header (an outcome was published) or by the broker (it was
+/// not). The price is a retry lost to a return that paid nothing (deliveries still buffered
+/// at a crash); the broker's `x-delivery-limit` counts those returns the same way.
+///
+/// On a classic queue the broker only says "redelivered", so a redelivery is charged one
+/// call however often it happened: a job crashing the worker on every delivery pays up to
+/// `max_attempts - carried - 1` calls per redelivery, without bound in the number of them
+/// (classic queues have no delivery limit either). docs/delivery.md states both bounds.
+pub fn charged_attempts(carried: u32, returns: Returns) -> u32 {
+    carried.saturating_add(returns.count())
+}
+
 /// What to do with a delivery once its attempt is over.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision<T> {
@@ -177,6 +229,41 @@ mod tests {
             }
             Decision::Stop { .. } => Want::Stop,
         }
+    }
+
+    #[test]
+    fn every_return_is_charged_as_a_paid_call() {
+        assert_eq!(charged_attempts(2, Returns::None), 2);
+        assert_eq!(charged_attempts(2, Returns::Counted(3)), 5);
+        assert_eq!(charged_attempts(0, Returns::AtLeastOnce), 1);
+        assert_eq!(charged_attempts(u32::MAX, Returns::Counted(1)), u32::MAX);
+        assert_eq!(Returns::from_broker(Some(2), true), Returns::Counted(2));
+        assert_eq!(Returns::from_broker(None, true), Returns::AtLeastOnce);
+        // A quorum queue's first delivery has no header (or 0) and no flag.
+        assert_eq!(Returns::from_broker(Some(0), false), Returns::None);
+        assert_eq!(Returns::from_broker(None, false), Returns::None);
+    }
+
+    /// Calls counted by header or by the broker never exceed the budget: a job that pays on
+    /// every delivery and loses its session before each outcome stops calling at the limit.
+    #[test]
+    fn crashes_after_each_call_stop_at_the_budget() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            delays: vec![Duration::from_secs(1)],
+        };
+        let mut returns = 0;
+        let mut paid = 0;
+        loop {
+            let charged = charged_attempts(0, Returns::from_broker(Some(returns), returns > 0));
+            if !policy.may_call_again(charged) {
+                break;
+            }
+            paid += 1; // the call is billed, then the session dies before the outcome
+            returns += 1;
+            assert!(returns < 100);
+        }
+        assert_eq!(paid, 3);
     }
 
     #[test]

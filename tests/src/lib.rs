@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection};
 use ocr_infra::emulator::{EmulatorConfig, RunningEmulator};
 use ocr_infra::s3::RunningS3;
 use ocr_worker::app::Application;
@@ -156,6 +156,10 @@ pub struct TestEnv {
     pub emulator: RunningEmulator,
     /// An S3 client signed with the server's keys.
     pub s3_client: aws_sdk_s3::Client,
+    /// The broker URL the test and its workers use ([`amqp_url`] unless started elsewhere).
+    pub amqp_url: String,
+    /// The private CA for an `amqps://` broker (`OCR_AMQP_CA_FILE`).
+    pub amqp_ca_file: Option<std::path::PathBuf>,
     /// A broker connection for the test's own publishing and consuming.
     pub conn: Connection,
     /// A channel on it.
@@ -169,14 +173,35 @@ pub type Received = ocr_worker::summary::Outcome;
 impl TestEnv {
     /// Start the S3 server and the emulator (with `emulator`), and connect to the broker.
     pub async fn start(emulator: EmulatorConfig) -> anyhow::Result<TestEnv> {
+        Self::start_on(emulator, amqp_url(), None).await
+    }
+
+    /// [`TestEnv::start`] against another broker: `url`, with `ca_file` for an `amqps://` one
+    /// signed by a private CA. The test's own connection goes through the worker's
+    /// [`ocr_worker::amqp::connect`], the same TLS path.
+    pub async fn start_on(
+        emulator: EmulatorConfig,
+        url: String,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<TestEnv> {
         init_logs();
         let prefix = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let s3 = ocr_infra::s3::spawn().await?;
         let emulator = ocr_infra::emulator::spawn(emulator).await?;
         let s3_client = s3_client(&s3.endpoint_url(), s3.access_key(), s3.secret_key());
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        let ca = ca_file
+            .as_deref()
+            .map(ocr_worker::amqp::AmqpCa::load)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let conn = ocr_worker::amqp::connect(&url.clone().into(), ca.as_ref(), "ocr-tests")
             .await
-            .context("connecting to RabbitMQ (is it running on 127.0.0.1:5672?)")?;
+            .with_context(|| {
+                format!(
+                    "connecting to RabbitMQ at {} (is it running?)",
+                    ocr_worker::config::redacted_amqp_url(&url.clone().into())
+                )
+            })?;
         let channel = conn.create_channel().await?;
         Ok(TestEnv {
             names: Names::new(&prefix),
@@ -184,6 +209,8 @@ impl TestEnv {
             s3,
             emulator,
             s3_client,
+            amqp_url: url,
+            amqp_ca_file: ca_file,
             conn,
             channel,
         })
@@ -199,7 +226,8 @@ impl TestEnv {
     /// The flags/environment equivalent of [`TestEnv::settings`], for tweaking before `load`.
     pub fn settings_args(&self) -> SettingsArgs {
         let mut args = SettingsArgs {
-            amqp_url: Some(amqp_url()),
+            amqp_url: Some(self.amqp_url.clone()),
+            amqp_ca_file: self.amqp_ca_file.clone(),
             clova_ocr_invoke_url: Some(self.emulator.invoke_url()),
             clova_ocr_secret: Some(self.emulator.secret().to_string()),
             clova_ocr_rate_per_sec: Some(1000.0),
@@ -352,13 +380,27 @@ impl TestEnv {
         key: &str,
         headers: FieldTable,
     ) -> anyhow::Result<()> {
+        self.publish_job_to(&self.names.jobs, job_id, bucket, key, headers)
+            .await
+    }
+
+    /// Publish a valid job for `bucket/key` to `queue`, correlation id `corr-<job_id>`.
+    async fn publish_job_to(
+        &self,
+        queue: &str,
+        job_id: &str,
+        bucket: &str,
+        key: &str,
+        headers: FieldTable,
+    ) -> anyhow::Result<()> {
         let body = serde_json::json!({"job_id": job_id, "bucket": bucket, "key": key});
+        // Every job the harness publishes is a valid job by the published schema.
         assert_schema("job", &body);
         self.publish_with(
-            &self.names.jobs,
+            queue,
             &serde_json::to_vec(&body)?,
             None,
-            None,
+            Some(&format!("corr-{job_id}")),
             headers,
         )
         .await
@@ -401,28 +443,16 @@ impl TestEnv {
         bucket: &str,
         key: &str,
     ) -> anyhow::Result<()> {
-        let body = serde_json::json!({"job_id": job_id, "bucket": bucket, "key": key});
-        assert_schema("job", &body);
-        self.publish_raw_to(
-            &self.names.priority,
-            &serde_json::to_vec(&body)?,
-            None,
-            Some(&format!("corr-{job_id}")),
-        )
-        .await
+        let queue = &self.names.priority;
+        self.publish_job_to(queue, job_id, bucket, key, FieldTable::default())
+            .await
     }
 
     /// Publish a job for `bucket/key`.
     pub async fn publish_job(&self, job_id: &str, bucket: &str, key: &str) -> anyhow::Result<()> {
-        let body = serde_json::json!({"job_id": job_id, "bucket": bucket, "key": key});
-        // Every job the harness publishes is a valid job by the published schema.
-        assert_schema("job", &body);
-        self.publish_raw(
-            &serde_json::to_vec(&body)?,
-            None,
-            Some(&format!("corr-{job_id}")),
-        )
-        .await
+        let queue = &self.names.jobs;
+        self.publish_job_to(queue, job_id, bucket, key, FieldTable::default())
+            .await
     }
 
     /// Read `n` outcomes from the results and dead-letter queues (acking them), waiting at most
@@ -644,6 +674,16 @@ pub async fn emulator_patch(env: &TestEnv, patch: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `POST` an emulator admin action without a body (`hold`, `release`, `reset`).
+pub async fn emulator_admin(env: &TestEnv, what: &str) -> anyhow::Result<()> {
+    reqwest::Client::new()
+        .post(format!("{}/{what}", env.emulator.admin_url()))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
 /// Poll `cond` every 20 ms until it holds or `timeout` passes (for state only visible by
 /// polling, such as another process's counters).
 pub async fn eventually<F, Fut>(timeout: Duration, mut cond: F) -> anyhow::Result<()>
@@ -834,7 +874,7 @@ impl TestEnv {
     /// `OCR_TEST_WORKER_LOG` gives another `RUST_LOG` filter (e.g. `info` to debug a test).
     pub fn worker_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = vec![
-            ("AMQP_URL".into(), amqp_url()),
+            ("AMQP_URL".into(), self.amqp_url.clone()),
             ("CLOVA_OCR_INVOKE_URL".into(), self.emulator.invoke_url()),
             (
                 "CLOVA_OCR_SECRET".into(),
@@ -861,6 +901,9 @@ impl TestEnv {
                 std::env::var("OCR_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             ),
         ];
+        if let Some(ca) = &self.amqp_ca_file {
+            env.push(("OCR_AMQP_CA_FILE".into(), ca.display().to_string()));
+        }
         env.extend(self.names.env());
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);

@@ -202,6 +202,31 @@ async fn delay_stages_are_quorum_queues_that_dead_letter_at_least_once() {
     env.cleanup().await;
 }
 
+/// On a cluster a classic queue lives on one node and dies with it: the poison, results and
+/// dead-letter queues follow `OCR_QUEUE_TYPE` (quorum by default), like the work queues.
+#[tokio::test]
+async fn every_queue_that_holds_outcomes_follows_the_queue_type() {
+    for (queue_type, want) in [
+        (None, "quorum"),
+        (Some(ocr_worker::config::QueueType::Classic), "classic"),
+    ] {
+        let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+        let mut args = env.settings_args();
+        args.queue_type = queue_type;
+        let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
+        w.stop().await.unwrap();
+        let queues = broker_queues(&env.prefix);
+        for suffix in ["jobs", "jobs.priority", "jobs.poison", "results", "dead"] {
+            let name = format!("{}.{suffix}", env.prefix);
+            let (kind, _) = queues
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} declared"));
+            assert_eq!(kind, want, "{name} with OCR_QUEUE_TYPE={queue_type:?}");
+        }
+        env.cleanup().await;
+    }
+}
+
 /// A classic delay queue made by an earlier version is refused by name, with the fix.
 #[tokio::test]
 async fn an_existing_classic_delay_queue_is_refused_with_the_fix() {
@@ -265,5 +290,69 @@ async fn queue_expiry_never_touches_queues_that_hold_outcomes() {
             "{stage} must not expire"
         );
     }
+    env.cleanup().await;
+}
+
+/// Defect 6: a job's paid calls are remembered across redeliveries. Each delivery's OCR call
+/// reaches the service and then the session dies before an outcome (the broker closes the
+/// worker's connection while the call is held): the header count never moves, so before the
+/// fix every redelivery paid again, without bound. Now each return is charged as a paid
+/// call (`x-delivery-count`), and with `max_attempts` 2 the third delivery makes no call and
+/// ends as `retries_exhausted`.
+#[tokio::test]
+async fn paid_calls_are_charged_across_redeliveries() {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket("passports").await.unwrap();
+    env.put(
+        "passports",
+        "p.png",
+        ocr_tests::passport_png(&ocr_tests::Truth::synthetic(61)),
+    )
+    .await
+    .unwrap();
+    let mut args = env.settings_args();
+    args.max_attempts = Some(2);
+    args.prefetch = Some(1);
+    // Neither a call timeout nor an in-process retry may end a held call: only the session.
+    args.call_timeout_secs = Some(120.0);
+    args.quick_retries = Some(0);
+    let worker = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let collector = env.collector().await.unwrap();
+    ocr_tests::emulator_admin(&env, "hold").await.unwrap();
+    env.publish_job("repaid", "passports", "p.png")
+        .await
+        .unwrap();
+    for call in 1..=2u64 {
+        // The call is at the service (held there): paid, as far as the worker can know.
+        eventually(WAIT, || async {
+            let s = ocr_tests::emulator_stats(&env).await.unwrap();
+            s.received_total == call && s.held == 1
+        })
+        .await
+        .unwrap();
+        // Its session dies before any outcome: the broker takes the delivery back, and the
+        // worker drops the call.
+        let closed = ocr_tests::close_worker_connections(&env).unwrap();
+        assert!(closed >= 1, "the worker's connections were closed");
+        eventually(WAIT, || async {
+            ocr_tests::emulator_stats(&env).await.unwrap().held == 0
+        })
+        .await
+        .unwrap();
+    }
+    // The third delivery arrives charged with 2 paid calls: it may not call again.
+    collector.wait_until(WAIT, |c| !c.is_empty()).await.unwrap();
+    ocr_tests::emulator_admin(&env, "release").await.unwrap();
+    let got = collector.snapshot();
+    assert_eq!(got.len(), 1, "one outcome: {got:?}");
+    assert_eq!(got[0].queue, "dead", "{got:?}");
+    assert_eq!(got[0].body["error"]["kind"], json!("retries_exhausted"));
+    assert_eq!(got[0].body["error"]["attempts"], json!(2));
+    let stats = ocr_tests::emulator_stats(&env).await.unwrap();
+    assert_eq!(
+        stats.received_total, 2,
+        "two paid calls, not one per delivery"
+    );
+    worker.stop().await.unwrap();
     env.cleanup().await;
 }

@@ -15,6 +15,7 @@ use ocr_common::message::DeadLetterMessage;
 use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::{TestEnv, Truth, assert_schema, binary, eventually, passport_png};
 use ocr_worker::amqp::{self, ATTEMPTS_HEADER, Outgoing, PUBLISH_ID_HEADER, RETRIES_HEADER};
+use ocr_worker::config::QueueType;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -28,6 +29,8 @@ const REJECTED: &str = "ocr_rejected";
 struct Dlq {
     env: TestEnv,
     ch: lapin::Channel,
+    /// Worker environment overrides for the `dlq` commands.
+    extra: Vec<(&'static str, String)>,
 }
 
 /// What a planted message is.
@@ -59,13 +62,31 @@ fn job_of(id: &str) -> Value {
 }
 
 impl Dlq {
+    /// The worker's topology as it declares it by default (quorum queues).
     async fn start() -> Dlq {
+        Self::start_with(None).await
+    }
+
+    /// With classic queues (`OCR_QUEUE_TYPE=classic`), where a requeue keeps a message's
+    /// place: a quorum queue requeues to the back, so a read of part of it rotates it
+    /// (docs/dead-letters.md). The tests of queue order use this.
+    async fn start_classic() -> Dlq {
+        Self::start_with(Some(QueueType::Classic)).await
+    }
+
+    async fn start_with(queue_type: Option<QueueType>) -> Dlq {
         let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
-        amqp::declare_topology(&env.conn, &env.settings())
+        let mut args = env.settings_args();
+        args.queue_type = queue_type;
+        amqp::declare_topology(&env.conn, &args.load().unwrap())
             .await
             .unwrap();
         let ch = amqp::confirm_channel(&env.conn).await.unwrap();
-        Dlq { env, ch }
+        let extra = match queue_type {
+            Some(QueueType::Classic) => vec![("OCR_QUEUE_TYPE", "classic".to_string())],
+            _ => vec![],
+        };
+        Dlq { env, ch, extra }
     }
 
     /// Publish `plants` to the dead-letter exchange, confirmed, in order. Each carries attempt
@@ -132,7 +153,7 @@ impl Dlq {
     fn run(&self, args: &[&str]) -> (Value, String) {
         let mut all = vec!["dlq"];
         all.extend_from_slice(args);
-        let out = self.env.worker_command(&all, &[]).output().unwrap();
+        let out = self.env.worker_command(&all, &self.extra).output().unwrap();
         let printed = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -218,7 +239,7 @@ const MIXED_ORDER: [&str; 7] = ["nf-1", "rj-1", "nf-2", "garbage", "rx-1", "rj-2
 // Multi-threaded: the blocking `Command::output` calls must not starve the test's connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_by_kind_and_leave_the_queue_as_it_was() {
-    let t = Dlq::start().await;
+    let t = Dlq::start_classic().await;
     t.plant(&mixed()).await;
     t.wait_len("dead", 7).await;
 
@@ -254,7 +275,7 @@ async fn stats_count_by_kind_and_leave_the_queue_as_it_was() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_lists_ids_and_sources_in_order_and_no_job_body_without_the_flag() {
-    let t = Dlq::start().await;
+    let t = Dlq::start_classic().await;
     t.plant(&mixed()).await;
     t.wait_len("dead", 7).await;
 
@@ -576,5 +597,29 @@ async fn a_missing_dead_letter_queue_is_named_and_not_created() {
         "{err}"
     );
     assert!(t.env.queue_len("absent").await.is_err(), "it was declared");
+    t.env.cleanup().await;
+}
+
+/// The worker's own quorum dead-letter queue: reads count deliveries there, but its delivery
+/// limit is never reached, so `stats` warns of nothing and every dead letter stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_on_the_quorum_dead_letter_queue_keep_every_letter() {
+    let t = Dlq::start().await;
+    t.plant(&mixed()).await;
+    t.wait_len("dead", 7).await;
+    for _ in 0..3 {
+        let (stats, _) = t.run(&["stats"]);
+        assert_eq!(
+            stats["by_kind"],
+            json!({NOT_FOUND: 3, REJECTED: 2, "retries_exhausted": 1})
+        );
+        assert_eq!(stats["warnings"], json!([]), "{stats}");
+        t.wait_len("dead", 7).await;
+    }
+    let mut left: Vec<String> = ids(&t.drain("dead").await);
+    left.sort();
+    let mut planted = strings(&MIXED_ORDER);
+    planted.sort();
+    assert_eq!(left, planted);
     t.env.cleanup().await;
 }

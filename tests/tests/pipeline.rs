@@ -391,11 +391,7 @@ async fn job_is_redelivered_when_the_channel_dies_before_the_confirm() {
     let env = env().await;
     let worker = env.spawn_worker(env.settings()).await.unwrap();
     // Hold every OCR call at the emulator, so we know when the job is mid-flight.
-    reqwest::Client::new()
-        .post(format!("{}/hold", env.emulator.admin_url()))
-        .send()
-        .await
-        .unwrap();
+    ocr_tests::emulator_admin(&env, "hold").await.unwrap();
     let truth = Truth::synthetic(5);
     env.put(BUCKET, "p.png", passport_png(&truth))
         .await
@@ -415,11 +411,7 @@ async fn job_is_redelivered_when_the_channel_dies_before_the_confirm() {
         )
         .await
         .unwrap();
-    reqwest::Client::new()
-        .post(format!("{}/release", env.emulator.admin_url()))
-        .send()
-        .await
-        .unwrap();
+    ocr_tests::emulator_admin(&env, "release").await.unwrap();
     // The worker reconnects, re-declares its topology, gets the job again and succeeds.
     let got = env.collect(1, WAIT).await.unwrap();
     assert_eq!(got.len(), 1);

@@ -37,14 +37,22 @@ pub enum AmqpError {
     /// Broker or connection error.
     #[error("broker error: {0}")]
     Broker(#[from] lapin::Error),
+    /// A broker node accepted no connection in time (the node's index in `AMQP_URL`).
+    #[error("broker node {node} did not accept a connection within {after:?}")]
+    ConnectTimedOut {
+        /// Index of the node in the URL list.
+        node: usize,
+        /// How long it was given.
+        after: std::time::Duration,
+    },
     /// A channel of the session closed (e.g. a publish failed or the consumer was cancelled).
     #[error("a broker channel closed; restarting the session")]
     ChannelLost,
     /// A queue already exists with other arguments.
     #[error(
         "queue `{queue}` already exists with different arguments ({detail}); delete it (drain \
-         it first), or configure the worker to match it (OCR_QUEUE_TYPE for the work queue, \
-         OCR_DELAY_QUEUE_TYPE for its `.delay.*` stages)"
+         it first), or configure the worker to match it (OCR_QUEUE_TYPE for the work, poison, \
+         results and dead-letter queues, OCR_DELAY_QUEUE_TYPE for the `.delay.*` stages)"
     )]
     QueueMismatch {
         /// Queue name.
@@ -72,6 +80,49 @@ pub enum AmqpError {
     },
 }
 
+/// The CA certificates (PEM) that `amqps://` nodes' certificates chain to, read from
+/// `OCR_AMQP_CA_FILE` once at start-up: a private CA, added to the system's trust store. The
+/// server's name is still verified against the URL's host.
+#[derive(Clone)]
+pub struct AmqpCa {
+    path: std::path::PathBuf,
+    pem: std::sync::Arc<str>,
+}
+
+impl AmqpCa {
+    /// Read `path`; refused unless it holds at least one PEM certificate.
+    pub fn load(path: &std::path::Path) -> Result<AmqpCa, String> {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        Ok(AmqpCa {
+            path: path.to_path_buf(),
+            pem: pem.into(),
+        })
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn tls_config(ca: Option<&AmqpCa>) -> lapin::tcp::OwnedTLSConfig {
+        lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: ca.map(|c| c.pem.to_string()),
+        }
+    }
+}
+
+// A certificate is public, but a dump of one is noise: show where it came from.
+impl std::fmt::Debug for AmqpCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpCa").field("path", &self.path).finish()
+    }
+}
+
 /// How long one broker URL may take to accept a connection before the next is tried.
 const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -89,7 +140,12 @@ pub fn broker_urls(url: &str) -> Vec<&str> {
 /// Open a connection named after this process. With several URLs (the nodes of a cluster),
 /// the one that answered last is tried first, then each other in turn, each for at most
 /// [`CONNECT_WAIT`]: losing a node moves every session to the next one on its reconnect.
-pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, AmqpError> {
+/// `amqps://` URLs verify the node's certificate against the system's roots plus `ca`.
+pub async fn connect(
+    url: &SecretString,
+    ca: Option<&AmqpCa>,
+    name: &str,
+) -> Result<Connection, AmqpError> {
     let urls = broker_urls(url.expose_secret());
     let n = urls.len().max(1);
     let first = LAST_GOOD.load(std::sync::atomic::Ordering::Relaxed) % n;
@@ -98,7 +154,13 @@ pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, AmqpE
         let idx = (first + i) % n;
         let Some(u) = urls.get(idx) else { break };
         let props = ConnectionProperties::default().with_connection_name(name.into());
-        match tokio::time::timeout(CONNECT_WAIT, Connection::connect(u, props)).await {
+        let attempt = Connection::connect_with_config(
+            u,
+            props,
+            AmqpCa::tls_config(ca),
+            lapin::runtime::default_runtime()?,
+        );
+        match tokio::time::timeout(CONNECT_WAIT, attempt).await {
             Ok(Ok(conn)) => {
                 LAST_GOOD.store(idx, std::sync::atomic::Ordering::Relaxed);
                 return Ok(conn);
@@ -116,11 +178,17 @@ pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, AmqpE
                         "broker node did not answer in time; trying the next"
                     );
                 }
-                last_err = Some(AmqpError::ChannelLost);
+                last_err = Some(AmqpError::ConnectTimedOut {
+                    node: idx,
+                    after: CONNECT_WAIT,
+                });
             }
         }
     }
-    Err(last_err.unwrap_or(AmqpError::ChannelLost))
+    Err(last_err.unwrap_or(AmqpError::ConnectTimedOut {
+        node: 0,
+        after: CONNECT_WAIT,
+    }))
 }
 
 /// Open a channel with publisher confirms enabled.
@@ -177,6 +245,32 @@ pub fn jobs_queue_args(settings: &BrokerSettings) -> FieldTable {
             ("x-dead-letter-exchange", s("")),
             ("x-dead-letter-routing-key", s(&settings.poison_queue)),
         ]),
+    }
+}
+
+/// The delivery limit of the quorum queues that hold outcomes: a billion returns, never reached
+/// (a limit is set at all because RabbitMQ 4 defaults to 20 where none is given).
+pub const HOLDING_DELIVERY_LIMIT: i64 = 1_000_000_000;
+
+/// Arguments of the queues that hold what the worker produces or relays: the poison, results
+/// and dead-letter queues. They follow `queue_type`: on a cluster a classic queue lives on one
+/// node and dies with it, taking its results or dead letters along, so by default they are
+/// quorum queues (replicated, no delivery limit). `OCR_QUEUE_TYPE=classic` keeps them classic
+/// for a single node.
+///
+/// Their delivery limit is [`HOLDING_DELIVERY_LIMIT`], in effect none: `ocr-worker dlq` reads by
+/// `basic.get` and requeues, which a quorum queue counts as a delivery, and RabbitMQ 4 gives
+/// quorum queues a default limit of 20 that would drop dead letters after 20 reads.
+pub fn holding_queue_args(settings: &BrokerSettings) -> FieldTable {
+    match settings.queue_type {
+        QueueType::Quorum => table(&[
+            ("x-queue-type", s("quorum")),
+            (
+                "x-delivery-limit",
+                AMQPValue::LongLongInt(HOLDING_DELIVERY_LIMIT),
+            ),
+        ]),
+        QueueType::Classic => FieldTable::default(),
     }
 }
 
@@ -276,7 +370,7 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
         conn,
         settings,
         &settings.poison_queue,
-        FieldTable::default(),
+        holding_queue_args(settings),
         Expiry::Consumed,
     )
     .await?;
@@ -312,7 +406,8 @@ pub async fn declare_topology(conn: &Connection, all: &Settings) -> Result<(), A
     }
     if settings.declare_outcome_queues {
         for queue in [&settings.results_queue, &settings.dead_queue] {
-            declare_queue(conn, settings, queue, FieldTable::default(), Expiry::Holds).await?;
+            let args = holding_queue_args(settings);
+            declare_queue(conn, settings, queue, args, Expiry::Holds).await?;
         }
         ch.queue_bind(
             settings.results_queue.as_str().into(),
@@ -524,6 +619,22 @@ pub fn header_u32(props: &BasicProperties, name: &str) -> u32 {
         _ => 0,
     };
     n.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Quorum queues' count of a message's earlier unsettled returns (absent on a first delivery).
+pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
+
+/// How often the broker says `delivery` has been handed out before: a quorum queue's
+/// `x-delivery-count`, or a classic queue's `redelivered` flag.
+pub fn returns(delivery: &lapin::message::Delivery) -> ocr_common::retry::Returns {
+    let has_count = delivery.properties.headers().as_ref().is_some_and(|h| {
+        h.inner()
+            .contains_key(&ShortString::from(DELIVERY_COUNT_HEADER))
+    });
+    ocr_common::retry::Returns::from_broker(
+        has_count.then(|| header_u32(&delivery.properties, DELIVERY_COUNT_HEADER)),
+        delivery.redelivered,
+    )
 }
 
 /// The job's W3C `traceparent` header, if it carries a valid one (an invalid one is dropped).

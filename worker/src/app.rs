@@ -44,8 +44,8 @@ pub fn pipeline<S: ObjectStore>(
         o.connect_timeout,
     )
     .context("building the OCR client")?;
-    let limiter =
-        OcrLimiter::new(o.rate_per_sec, o.max_concurrency).with_bulk_min_share(o.bulk_min_share);
+    let limiter = OcrLimiter::new(o.rate_per_sec, o.max_concurrency);
+    limiter.set_bulk_min_share(o.bulk_min_share);
     metrics.ocr_limit.set(i64::from(limiter.current_limit()));
     metrics.ocr_rate_share.set(o.rate_per_sec);
     Ok(Pipeline {

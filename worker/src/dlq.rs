@@ -46,15 +46,12 @@ use ocr_common::message::{DeadLetterMessage, outcome_message_id};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::amqp::{self, AmqpError, Outgoing, Publisher};
+use crate::amqp::{self, AmqpError, DELIVERY_COUNT_HEADER, Outgoing, Publisher};
 use crate::config::{BrokerSettings, Settings};
 
 /// Dead letters held unacked at once unless `--max-held` says otherwise: enough for a
 /// backlog an operator reads by hand, small for the broker (it holds them anyway).
 pub const DEFAULT_MAX_HELD: u32 = 10_000;
-
-/// The header a quorum queue puts on a message it delivers again.
-const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 
 /// The kinds a dead letter can carry (`--kind` takes one of these).
 pub fn dead_letter_kinds() -> impl Iterator<Item = &'static str> {
@@ -410,11 +407,19 @@ struct Window {
     held: u32,
     max_held: u32,
     delivery_counted: bool,
+    /// The worker declares this queue (`declare_outcome_queues`, quorum) with
+    /// [`amqp::HOLDING_DELIVERY_LIMIT`]: counted deliveries are harmless then.
+    limit_known: bool,
 }
 
 impl Window {
     /// Open a channel on `conn` and read how many messages `queue` has ready.
-    async fn open(conn: &Connection, queue: &str, max_held: u32) -> Result<Window, DlqError> {
+    async fn open(
+        conn: &Connection,
+        broker: &BrokerSettings,
+        queue: &str,
+        max_held: u32,
+    ) -> Result<Window, DlqError> {
         let ch = conn.create_channel().await?;
         let declared = ch
             .queue_declare(
@@ -447,6 +452,9 @@ impl Window {
             held: 0,
             max_held: max_held.max(1),
             delivery_counted: false,
+            limit_known: broker.declare_outcome_queues
+                && broker.queue_type == crate::config::QueueType::Quorum
+                && queue == broker.dead_queue,
         })
     }
 
@@ -498,12 +506,14 @@ impl Window {
                 self.scan.read, self.scan.ready, self.max_held
             ));
         }
-        if self.delivery_counted {
+        if self.delivery_counted && !self.limit_known {
             self.scan.warnings.push(format!(
                 "`{}` counts deliveries ({DELIVERY_COUNT_HEADER}: a quorum queue): every read \
                  adds one to each message read, and a delivery limit on it would drop or \
-                 dead-letter messages; make it a classic queue",
-                self.scan.queue
+                 dead-letter messages: give it no limit (the worker declares its own with \
+                 x-delivery-limit {}) or make it a classic queue",
+                self.scan.queue,
+                amqp::HOLDING_DELIVERY_LIMIT
             ));
         }
         self.scan
@@ -515,7 +525,12 @@ async fn with_connection<T, F>(settings: &Settings, work: F) -> Result<T, DlqErr
 where
     F: AsyncFnOnce(&Connection) -> Result<T, DlqError>,
 {
-    let conn = amqp::connect(&settings.broker.amqp_url, "ocr-worker dlq").await?;
+    let conn = amqp::connect(
+        &settings.broker.amqp_url,
+        settings.broker.amqp_ca.as_ref(),
+        "ocr-worker dlq",
+    )
+    .await?;
     let res = work(&conn).await;
     amqp::close_bounded(conn.close(200, "done".into())).await;
     res
@@ -524,7 +539,13 @@ where
 /// `dlq stats`: count the dead letters by kind, removing none.
 pub async fn stats(settings: &Settings, max_held: u32) -> Result<Stats, DlqError> {
     with_connection(settings, async |conn| {
-        let mut w = Window::open(conn, &settings.broker.dead_queue, max_held).await?;
+        let mut w = Window::open(
+            conn,
+            &settings.broker,
+            &settings.broker.dead_queue,
+            max_held,
+        )
+        .await?;
         let mut stats = Stats::default();
         while let Some(d) = w.next().await? {
             let letter = Letter::read(&d.data, &d.properties);
@@ -540,7 +561,13 @@ pub async fn stats(settings: &Settings, max_held: u32) -> Result<Stats, DlqError
 /// `dlq show`: list dead letters in queue order, removing none.
 pub async fn show(settings: &Settings, opts: &ShowOptions) -> Result<Shown, DlqError> {
     with_connection(settings, async |conn| {
-        let mut w = Window::open(conn, &settings.broker.dead_queue, opts.max_held).await?;
+        let mut w = Window::open(
+            conn,
+            &settings.broker,
+            &settings.broker.dead_queue,
+            opts.max_held,
+        )
+        .await?;
         let mut listed = Vec::new();
         while listed.len() < opts.limit as usize
             && let Some(d) = w.next().await?
@@ -569,7 +596,7 @@ pub async fn replay(settings: &Settings, opts: &ReplayOptions) -> Result<Replaye
     let lanes = Lanes::of(&settings.broker);
     let queue = settings.broker.dead_queue.clone();
     with_connection(settings, async |conn| {
-        let mut w = Window::open(conn, &queue, opts.max_held).await?;
+        let mut w = Window::open(conn, &settings.broker, &queue, opts.max_held).await?;
         // One confirm channel, one publish at a time: a return can only be this publish's.
         let publisher = Publisher::open(conn, 1).await?;
         let mut report = Replayed {

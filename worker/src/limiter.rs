@@ -165,6 +165,8 @@ impl Inner {
 /// Per-lane slot accounting, under one lock: who waits, who holds, and bulk's floor.
 #[derive(Debug, Default)]
 struct LaneState {
+    /// Fraction of the domain's slots bulk keeps while priority callers wait.
+    bulk_min_share: f64,
     /// Callers waiting for a slot, per lane (the head and those queued behind it).
     waiting: [u32; 2],
     /// Slots held, per lane (calls in flight and callers pacing).
@@ -179,8 +181,6 @@ struct LaneState {
 /// Guard of this process's OCR calls.
 pub struct OcrLimiter {
     domain: Share,
-    /// Fraction of the domain's slots bulk keeps while priority callers wait.
-    bulk_min_share: f64,
     lanes: Mutex<LaneState>,
     /// Woken whenever a slot frees, permits are added, the floor changes, or a lane stops
     /// waiting: the lane heads look again.
@@ -308,7 +308,6 @@ impl OcrLimiter {
         let pacer = Pacer::new(inner.rate());
         Arc::new(OcrLimiter {
             domain,
-            bulk_min_share: 0.0,
             lanes: Mutex::new(LaneState {
                 replicas: 1,
                 ..LaneState::default()
@@ -330,15 +329,11 @@ impl OcrLimiter {
         })
     }
 
-    /// This limiter with a bulk floor of `min_share` of the domain's slots (0 to 1): while
-    /// priority callers wait, bulk still takes slots up to its floor. Call before sharing it.
-    pub fn with_bulk_min_share(self: Arc<Self>, min_share: f64) -> Arc<Self> {
-        let mut this = Arc::try_unwrap(self).unwrap_or_else(|_| {
-            panic!("with_bulk_min_share is called before the limiter is shared")
-        });
-        this.bulk_min_share = min_share.clamp(0.0, 1.0);
-        this.refresh_floor();
-        Arc::new(this)
+    /// Give bulk a floor of `min_share` of the domain's slots (0 to 1): while priority
+    /// callers wait, bulk still takes slots up to its part of it.
+    pub fn set_bulk_min_share(&self, min_share: f64) {
+        self.lanes().bulk_min_share = min_share.clamp(0.0, 1.0);
+        self.refresh_floor();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -369,13 +364,13 @@ impl OcrLimiter {
         };
         let mut lanes = self.lanes();
         let mut floor = ocr_common::lane::bulk_floor_slots(
-            self.bulk_min_share,
+            lanes.bulk_min_share,
             self.domain.concurrency,
             lanes.replicas,
             lanes.rank,
             share,
         );
-        if self.bulk_min_share < 1.0 {
+        if lanes.bulk_min_share < 1.0 {
             floor = floor.min(limit.saturating_sub(1));
         }
         let changed = floor != lanes.bulk_floor;
@@ -387,17 +382,20 @@ impl OcrLimiter {
     }
 
     /// Slots bulk keeps while priority callers wait (this replica's part of the floor).
-    pub fn bulk_floor(&self) -> u32 {
+    #[cfg(test)]
+    fn bulk_floor(&self) -> u32 {
         self.lanes().bulk_floor
     }
 
     /// Callers of `lane` waiting for a slot now.
-    pub fn waiting(&self, lane: Lane) -> u32 {
+    #[cfg(test)]
+    fn waiting(&self, lane: Lane) -> u32 {
         self.lanes().waiting[lane.index()]
     }
 
     /// Slots `lane` holds now (calls in flight and callers pacing).
-    pub fn holding(&self, lane: Lane) -> u32 {
+    #[cfg(test)]
+    fn holding(&self, lane: Lane) -> u32 {
         self.lanes().holding[lane.index()]
     }
 
@@ -840,7 +838,8 @@ mod tests {
     #[tokio::test]
     async fn bulk_keeps_its_floor_while_priority_waits() {
         // A floor of half the domain's 2 slots: 1 slot.
-        let l = OcrLimiter::new(1000.0, 2).with_bulk_min_share(0.5);
+        let l = OcrLimiter::new(1000.0, 2);
+        l.set_bulk_min_share(0.5);
         assert_eq!(l.bulk_floor(), 1);
         let mut held = vec![
             l.acquire_in(Lane::Priority).await,
@@ -872,7 +871,8 @@ mod tests {
     #[tokio::test]
     async fn backing_off_to_one_slot_still_lets_priority_through() {
         // A floor of 1 of 8 slots; three refusals cut the limit to 1.
-        let l = OcrLimiter::new(1000.0, 8).with_bulk_min_share(0.10);
+        let l = OcrLimiter::new(1000.0, 8);
+        l.set_bulk_min_share(0.10);
         assert_eq!(l.bulk_floor(), 1);
         for _ in 0..3 {
             l.last_decrease_ms.store(0, Ordering::Release);
@@ -897,7 +897,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_floor_is_dealt_out_by_rank() {
-        let l = OcrLimiter::new(1000.0, 8).with_bulk_min_share(0.10);
+        let l = OcrLimiter::new(1000.0, 8);
+        l.set_bulk_min_share(0.10);
         assert_eq!(l.bulk_floor(), 1);
         l.set_share(Share {
             concurrency: 3,

@@ -59,9 +59,77 @@ pub struct LaneLabel {
 }
 
 /// The label of `lane`.
-pub fn lane_label(lane: Lane) -> LaneLabel {
+fn lane_label(lane: Lane) -> LaneLabel {
     LaneLabel {
         lane: lane.as_str().into(),
+    }
+}
+
+/// The per-lane families, registered once.
+struct LaneFamilies {
+    jobs: Family<LaneLabel, Counter>,
+    in_flight: Family<LaneLabel, Gauge>,
+    waiting: Family<LaneLabel, Gauge>,
+    limiter_wait: Family<LaneLabel, Histogram, Buckets>,
+}
+
+impl Default for LaneFamilies {
+    fn default() -> Self {
+        LaneFamilies {
+            jobs: Family::default(),
+            in_flight: Family::default(),
+            waiting: Family::default(),
+            limiter_wait: Family::new_with_constructor(Buckets(seconds_buckets)),
+        }
+    }
+}
+
+/// One lane's series, resolved once from the families (each handle shares its series, so
+/// every job touches its lane's metrics without a family lookup).
+pub struct LaneMetrics {
+    /// Jobs finished (every outcome).
+    pub jobs: Counter,
+    /// Jobs being processed now.
+    pub in_flight: Gauge,
+    /// Jobs waiting for the OCR limiter now (a slot, pacing, a pause).
+    pub waiting: Gauge,
+    limiter_wait: Histogram,
+    /// Limiter waits, `[count, total µs, last µs]`, for the status page (the histogram does
+    /// not expose its sum and count).
+    waits: [AtomicU64; 3],
+}
+
+impl LaneMetrics {
+    fn of(f: &LaneFamilies, lane: Lane) -> LaneMetrics {
+        let l = lane_label(lane);
+        LaneMetrics {
+            jobs: f.jobs.get_or_create(&l).clone(),
+            in_flight: f.in_flight.get_or_create(&l).clone(),
+            waiting: f.waiting.get_or_create(&l).clone(),
+            limiter_wait: f.limiter_wait.get_or_create(&l).clone(),
+            waits: Default::default(),
+        }
+    }
+
+    /// Observe one wait for the limiter.
+    pub fn observe_limiter_wait(&self, waited: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.limiter_wait.observe(waited.as_secs_f64());
+        let us = waited.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.waits[0].fetch_add(1, Relaxed);
+        self.waits[1].fetch_add(us, Relaxed);
+        self.waits[2].store(us, Relaxed);
+    }
+
+    /// The mean and the last of the limiter waits so far.
+    pub fn wait_summary(&self) -> (Duration, Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.waits[0].load(Relaxed);
+        let mean = self.waits[1].load(Relaxed).checked_div(n).unwrap_or(0);
+        (
+            Duration::from_micros(mean),
+            Duration::from_micros(self.waits[2].load(Relaxed)),
+        )
     }
 }
 
@@ -251,16 +319,8 @@ pub struct Metrics {
     pub ocr_throttled: Family<ResultLabel, Counter>,
     /// OCR call latency by result class, seconds, every outcome.
     pub ocr_duration: Family<ResultLabel, Histogram, Buckets>,
-    /// Time waiting for the limiter (a slot, the pacer, a pause), by lane, seconds.
-    pub limiter_wait: Family<LaneLabel, Histogram, Buckets>,
-    /// Jobs finished, by lane (every outcome).
-    pub lane_jobs: Family<LaneLabel, Counter>,
-    /// Jobs being processed now, by lane.
-    pub lane_in_flight: Family<LaneLabel, Gauge>,
-    /// Jobs waiting for the OCR limiter now (a slot, pacing, a pause), by lane.
-    pub lane_waiting: Family<LaneLabel, Gauge>,
-    /// Limiter waits per lane, `[count, total µs, last µs]`, for the status page.
-    lane_waits: [[AtomicU64; 3]; 2],
+    /// Each lane's series (indexed by [`Lane::index`]), resolved once.
+    lanes: [LaneMetrics; 2],
     /// S3 GET latency by result (`ok`, `error`), seconds, every attempt.
     pub s3_fetch_duration: Family<ResultLabel, Histogram, Buckets>,
     /// Publishing one outcome and its confirm, by route, seconds.
@@ -322,6 +382,7 @@ impl Metrics {
     /// Register every metric under the `ocr_worker` prefix, every bounded label at 0.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ocr_worker");
+        let lane_families = LaneFamilies::default();
         let m = Metrics {
             jobs: Family::default(),
             dead_letters: Family::default(),
@@ -329,11 +390,7 @@ impl Metrics {
             ocr_calls: Family::default(),
             ocr_throttled: Family::default(),
             ocr_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
-            limiter_wait: Family::new_with_constructor(Buckets(seconds_buckets)),
-            lane_jobs: Family::default(),
-            lane_in_flight: Family::default(),
-            lane_waiting: Family::default(),
-            lane_waits: Default::default(),
+            lanes: Lane::ALL.map(|l| LaneMetrics::of(&lane_families, l)),
             s3_fetch_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
             publish_duration: Family::new_with_constructor(Buckets(seconds_buckets)),
             job_duration: Family::new_with_constructor(Buckets(ocr_buckets)),
@@ -399,22 +456,22 @@ impl Metrics {
         registry.register(
             "limiter_wait_seconds",
             "Time spent waiting for the OCR limiter (slot, pacing, pause), by lane",
-            m.limiter_wait.clone(),
+            lane_families.limiter_wait,
         );
         registry.register(
             "lane_jobs",
             "Jobs finished, by lane (bulk: the jobs queue; priority: the priority queue)",
-            m.lane_jobs.clone(),
+            lane_families.jobs,
         );
         registry.register(
             "lane_jobs_in_flight",
             "Jobs being processed, by lane",
-            m.lane_in_flight.clone(),
+            lane_families.in_flight,
         );
         registry.register(
             "lane_jobs_waiting_for_limiter",
             "Jobs waiting for the OCR limiter (a slot, pacing, a pause), by lane",
-            m.lane_waiting.clone(),
+            lane_families.waiting,
         );
         registry.register(
             "s3_fetch_duration_seconds",
@@ -516,12 +573,6 @@ impl Metrics {
     }
 
     fn initialise_labels(&self) {
-        for l in Lane::ALL {
-            let _ = self.limiter_wait.get_or_create(&lane_label(l));
-            let _ = self.lane_jobs.get_or_create(&lane_label(l));
-            let _ = self.lane_in_flight.get_or_create(&lane_label(l));
-            let _ = self.lane_waiting.get_or_create(&lane_label(l));
-        }
         for o in OUTCOMES {
             let _ = self.jobs.get_or_create(&outcome(o));
             let _ = self.job_duration.get_or_create(&outcome(o));
@@ -652,26 +703,9 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Observe one wait for the limiter in `lane`.
-    pub fn observe_limiter_wait(&self, lane: Lane, waited: Duration) {
-        self.limiter_wait
-            .get_or_create(&lane_label(lane))
-            .observe(waited.as_secs_f64());
-        let us = waited.as_micros().min(u128::from(u64::MAX)) as u64;
-        let w = &self.lane_waits[lane.index()];
-        w[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        w[1].fetch_add(us, std::sync::atomic::Ordering::Relaxed);
-        w[2].store(us, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Limiter waits of `lane` so far: how many, their mean, and the last one.
-    pub fn lane_wait_summary(&self, lane: Lane) -> (u64, Duration, Duration) {
-        let w = &self.lane_waits[lane.index()];
-        let n = w[0].load(std::sync::atomic::Ordering::Relaxed);
-        let total = w[1].load(std::sync::atomic::Ordering::Relaxed);
-        let last = w[2].load(std::sync::atomic::Ordering::Relaxed);
-        let mean = total.checked_div(n).unwrap_or(0);
-        (n, Duration::from_micros(mean), Duration::from_micros(last))
+    /// The series of `lane`.
+    pub fn lane(&self, lane: Lane) -> &LaneMetrics {
+        &self.lanes[lane.index()]
     }
 
     /// Observe a job's time queued (see [`queued_seconds`]).

@@ -331,15 +331,17 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         let mut backoff = self.backoff();
         let mut quick_left = self.config.quick_retries;
         loop {
-            let waiting = crate::metrics::GaugeHold::new(
-                &self
-                    .metrics
-                    .lane_waiting
-                    .get_or_create(&crate::metrics::lane_label(lane)),
-            );
+            // A job may arrive with its budget spent on earlier deliveries (charged on
+            // arrival): no call, the retry policy dead-letters it.
+            let paid = attempts.load(Ordering::Acquire);
+            if !self.config.policy.may_call_again(paid) {
+                return Err(JobError::AttemptsSpent { attempts: paid });
+            }
+            let series = self.metrics.lane(lane);
+            let waiting = crate::metrics::GaugeHold::new(&series.waiting);
             let permit = quota_wait(self.limiter.acquire_in(lane)).await;
             drop(waiting);
-            self.metrics.observe_limiter_wait(lane, permit.waited);
+            series.observe_limiter_wait(permit.waited);
             self.metrics.ocr_in_flight.inc();
             // Counted before the call: a call cut off by the job deadline may have been billed.
             attempts.fetch_add(1, Ordering::AcqRel);

@@ -110,11 +110,14 @@ pub fn spawn_queue_poller(
     let queues = watched_queues(settings);
     metrics.track_queues(queues.iter().map(|(q, r)| (q.as_str(), *r)));
     let url = settings.broker.amqp_url.clone();
+    let ca = settings.broker.amqp_ca.clone();
     tokio::spawn(async move {
         let mut conn: Option<lapin::Connection> = None;
         loop {
             if conn.as_ref().is_none_or(|c| !c.status().connected()) {
-                conn = amqp::connect(&url, "ocr-worker queue stats").await.ok();
+                conn = amqp::connect(&url, ca.as_ref(), "ocr-worker queue stats")
+                    .await
+                    .ok();
             }
             let read = match &conn {
                 Some(c) => read_queues(c, &queues).await.ok(),
@@ -269,12 +272,12 @@ impl Status {
         let lanes = Lane::ALL
             .into_iter()
             .map(|lane| {
-                let l = crate::metrics::lane_label(lane);
-                let (_, mean, last) = m.lane_wait_summary(lane);
+                let series = m.lane(lane);
+                let (mean, last) = series.wait_summary();
                 let figures = LaneFigures {
-                    jobs_finished: m.lane_jobs.get_or_create(&l).get(),
-                    in_flight: m.lane_in_flight.get_or_create(&l).get(),
-                    waiting_for_limiter: m.lane_waiting.get_or_create(&l).get(),
+                    jobs_finished: series.jobs.get(),
+                    in_flight: series.in_flight.get(),
+                    waiting_for_limiter: series.waiting.get(),
                     mean_wait_ms: mean.as_secs_f64() * 1000.0,
                     last_wait_ms: last.as_secs_f64() * 1000.0,
                 };
@@ -310,7 +313,12 @@ impl Status {
 pub async fn report(settings: &Settings, endpoints: &[String]) -> anyhow::Result<String> {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let conn = amqp::connect(&settings.broker.amqp_url, "ocr-worker status").await?;
+    let conn = amqp::connect(
+        &settings.broker.amqp_url,
+        settings.broker.amqp_ca.as_ref(),
+        "ocr-worker status",
+    )
+    .await?;
     let stats = read_queues(&conn, &watched_queues(settings)).await;
     amqp::close_bounded(conn.close(200, "done".into())).await;
     let stats = stats?;

@@ -178,7 +178,12 @@ pub async fn collect(
     expect: u64,
     timeout: Duration,
 ) -> anyhow::Result<Summary> {
-    let conn = amqp::connect(&settings.broker.amqp_url, "ocr-worker-summary").await?;
+    let conn = amqp::connect(
+        &settings.broker.amqp_url,
+        settings.broker.amqp_ca.as_ref(),
+        "ocr-worker-summary",
+    )
+    .await?;
     amqp::declare_topology(&conn, settings).await?;
     let ch = conn.create_channel().await?;
     let mut reader = OutcomeReader::start(

@@ -65,8 +65,12 @@ impl Outcome {
 /// Snapshot of the emulator's counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    /// Calls to any non-admin path.
+    /// Calls to any non-admin path, counted when they end (answered or aborted).
     pub requests_total: u64,
+    /// Calls to any non-admin path, counted on arrival: includes calls still held or running,
+    /// and calls whose client went away before the answer (a call the real service may bill).
+    #[serde(default)]
+    pub received_total: u64,
     /// Calls by outcome: `success`, `failure`, `error`, `other_document`, a vendor error code
     /// (`0001`, `0002`, `0011`, `0021`, `0023`, `0025`, `0500`, `0501`), or a non-JSON fault
     /// (`hang`, `drop_connection`, `gateway_502`, `gateway_503`), or `aborted` (shutdown).
@@ -147,6 +151,7 @@ pub(crate) struct Recorder {
     inner: Mutex<Inner>,
     pub(crate) active: AtomicU64,
     peak_active: AtomicU64,
+    received: AtomicU64,
     pub(crate) held: AtomicU64,
 }
 
@@ -166,6 +171,7 @@ impl Recorder {
 
     /// Count a call as active until the guard drops.
     pub(crate) fn enter(&self) -> ActiveGuard<'_> {
+        self.received.fetch_add(1, Ordering::AcqRel);
         let now = self.active.fetch_add(1, Ordering::AcqRel) + 1;
         self.peak_active.fetch_max(now, Ordering::AcqRel);
         ActiveGuard(self)
@@ -217,6 +223,7 @@ impl Recorder {
         };
         Stats {
             requests_total: inner.requests_total,
+            received_total: self.received.load(Ordering::Acquire),
             outcomes: map(&inner.outcomes),
             rejections: map(&inner.rejections),
             faults: map(&inner.faults),

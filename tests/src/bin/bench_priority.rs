@@ -82,8 +82,10 @@ async fn run(replicas: usize, bulk: usize, priority: usize) -> anyhow::Result<Ru
     for _ in 0..replicas {
         workers.push(env.spawn_worker_process(&extra).await?);
     }
-    // Arrival times of results, by job id, read as the worker publishes them.
+    // Arrival times of results, by job id, read as the worker publishes them; `arrived`
+    // fires on each.
     let arrivals: std::sync::Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
     let ch = env.conn.create_channel().await?;
     let mut results = ch
         .basic_consume(
@@ -93,7 +95,7 @@ async fn run(replicas: usize, bulk: usize, priority: usize) -> anyhow::Result<Ru
             FieldTable::default(),
         )
         .await?;
-    let seen = arrivals.clone();
+    let (seen, tell) = (arrivals.clone(), arrived.clone());
     let reader = tokio::spawn(async move {
         while let Some(Ok(d)) = results.next().await {
             let at = Instant::now();
@@ -102,6 +104,7 @@ async fn run(replicas: usize, bulk: usize, priority: usize) -> anyhow::Result<Ru
                 && id.starts_with("prio-")
             {
                 seen.lock().expect("arrivals").insert(id.to_string(), at);
+                tell.notify_waiters();
             }
             let _ = d.ack(BasicAckOptions::default()).await;
         }
@@ -135,10 +138,16 @@ async fn run(replicas: usize, bulk: usize, priority: usize) -> anyhow::Result<Ru
     let after = emulator_stats(&env).await?;
     let window = start.elapsed().as_secs_f64();
     // The last priority results.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while arrivals.lock().expect("arrivals").len() < priority && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let next = arrived.notified();
+            if arrivals.lock().expect("arrivals").len() >= priority {
+                break;
+            }
+            next.await;
+        }
+    })
+    .await;
     let got = arrivals.lock().expect("arrivals").clone();
     let lat: Vec<f64> = published
         .iter()

@@ -67,12 +67,9 @@ fn eval(expr: &str) -> anyhow::Result<()> {
 
 /// `POST` an emulator admin action (`hold`, `release`).
 pub async fn admin_post(env: &TestEnv, what: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/{what}", env.emulator.admin_url()))
-        .send()
+    ocr_tests::emulator_admin(env, what)
         .await
-        .unwrap();
-    assert!(r.status().is_success(), "emulator {what}: {}", r.status());
+        .unwrap_or_else(|e| panic!("emulator {what}: {e}"));
 }
 
 /// Wait until the worker's `ocr_worker_broker_blocked` gauge reads `value`.

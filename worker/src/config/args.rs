@@ -23,6 +23,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "AMQP_URL", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amqp_url: Option<String>,
+    /// PEM file of the CA that signs the `amqps://` brokers' certificates (a private CA),
+    /// trusted beside the system's roots.
+    #[arg(long, env = "OCR_AMQP_CA_FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amqp_ca_file: Option<PathBuf>,
     /// The OCR domain's invoke URL (the client appends /document/id-card). Required.
     #[arg(long, env = "CLOVA_OCR_INVOKE_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@
 mod args;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::Figment;
@@ -64,6 +65,8 @@ pub struct RawSettings {
     /// AMQP URL (may hold a password: secret).
     #[serde(serialize_with = "serialize_redacted")]
     pub amqp_url: SecretString,
+    /// PEM file of a private CA for `amqps://` nodes (`OCR_AMQP_CA_FILE`).
+    pub amqp_ca_file: Option<PathBuf>,
     /// The OCR domain's invoke URL; the client appends `/document/id-card`.
     pub clova_ocr_invoke_url: String,
     /// The OCR domain's secret key.
@@ -163,6 +166,7 @@ impl Default for RawSettings {
     fn default() -> Self {
         RawSettings {
             amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            amqp_ca_file: None,
             clova_ocr_invoke_url: String::new(),
             clova_ocr_secret: SecretString::from(""),
             clova_ocr_rate_per_sec: 10.0,
@@ -289,6 +293,12 @@ impl RawSettings {
             return bad(
                 "AMQP_URL (amqp_url)",
                 "must be one URL, or several separated by commas, each starting with amqp:// or amqps://",
+            );
+        }
+        if self.amqp_ca_file.is_some() && !urls.iter().any(|u| u.starts_with("amqps://")) {
+            return bad(
+                "OCR_AMQP_CA_FILE (amqp_ca_file)",
+                "is set, but no AMQP_URL node is amqps://: the CA would never be used",
             );
         }
         for (name, v) in [
@@ -522,6 +532,8 @@ pub struct Settings {
 pub struct BrokerSettings {
     /// The broker URL (may hold a password).
     pub amqp_url: SecretString,
+    /// The private CA for `amqps://` nodes, read at start-up.
+    pub amqp_ca: Option<crate::amqp::AmqpCa>,
     /// The work queue of the bulk lane.
     pub jobs_queue: String,
     /// The work queue of the priority lane (resolved: never empty).
@@ -565,13 +577,6 @@ impl BrokerSettings {
             ocr_common::lane::Lane::Bulk => &self.jobs_queue,
             ocr_common::lane::Lane::Priority => &self.priority_queue,
         }
-    }
-
-    /// The lane whose work queue is `queue`, if any.
-    pub fn lane_of(&self, queue: &str) -> Option<ocr_common::lane::Lane> {
-        ocr_common::lane::Lane::ALL
-            .into_iter()
-            .find(|l| self.queue(*l) == queue)
     }
 }
 
@@ -678,9 +683,16 @@ impl TryFrom<RawSettings> for Settings {
         let presence_exchange = raw.effective_presence_exchange();
         let priority_queue = raw.effective_priority_queue();
         let results = raw.result_store().map_err(ConfigError)?;
+        let amqp_ca = raw
+            .amqp_ca_file
+            .as_deref()
+            .map(crate::amqp::AmqpCa::load)
+            .transpose()
+            .map_err(|e| ConfigError(format!("OCR_AMQP_CA_FILE (amqp_ca_file): {e}")))?;
         let settings = Settings {
             broker: BrokerSettings {
                 amqp_url: raw.amqp_url,
+                amqp_ca,
                 jobs_queue: raw.jobs_queue,
                 priority_queue,
                 queue_type: raw.queue_type,
@@ -778,6 +790,7 @@ fn serialize_redacted<S: serde::Serializer>(v: &SecretString, s: S) -> Result<S:
 /// means instead; secrets show no credentials.
 pub fn default_display() -> Vec<(&'static str, String)> {
     let described: &[(&str, &str)] = &[
+        ("amqp_ca_file", "none (the system's roots)"),
         ("clova_ocr_invoke_url", "required"),
         ("clova_ocr_secret", "required"),
         ("presence_exchange", "<jobs_queue>.presence"),
@@ -814,6 +827,7 @@ pub fn default_display() -> Vec<(&'static str, String)> {
 /// Every setting's key, in the order of [`RawSettings`].
 pub const KEYS: &[&str] = &[
     "amqp_url",
+    "amqp_ca_file",
     "clova_ocr_invoke_url",
     "clova_ocr_secret",
     "clova_ocr_rate_per_sec",

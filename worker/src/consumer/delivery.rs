@@ -113,7 +113,12 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
             }
         };
         let props = &delivery.properties;
-        let attempts = AtomicU32::new(amqp::header_u32(props, ATTEMPTS_HEADER));
+        // Paid calls so far: the copy's header plus one for every time the broker took
+        // this delivery back without an outcome (defect 6: a call then a crash).
+        let attempts = AtomicU32::new(retry::charged_attempts(
+            amqp::header_u32(props, ATTEMPTS_HEADER),
+            amqp::returns(delivery),
+        ));
         tracing::Span::current().record("job_id", job.job_id.as_str());
         let retries = amqp::header_u32(props, RETRIES_HEADER);
         let deadline = self.settings.retry.job_deadline;
@@ -151,10 +156,10 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         publish: &Publisher,
         broken: &CancellationToken,
     ) -> Outcome {
-        let label = crate::metrics::lane_label(lane);
+        let series = self.metrics.lane(lane);
         let held = (
             crate::metrics::GaugeHold::new(&self.metrics.in_flight),
-            crate::metrics::GaugeHold::new(&self.metrics.lane_in_flight.get_or_create(&label)),
+            crate::metrics::GaugeHold::new(&series.in_flight),
         );
         let started = std::time::Instant::now();
         // JSON logs carry these as span fields on every line of this job (`spans`); the job
@@ -173,7 +178,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
             .instrument(span)
             .await;
         drop(held);
-        self.metrics.lane_jobs.get_or_create(&label).inc();
+        series.jobs.inc();
         self.metrics
             .observe_job(outcome.metric_label(), started.elapsed());
         if matches!(outcome, Outcome::Abandoned) {
@@ -234,7 +239,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let job_id_or_dash = job_id.as_deref().unwrap_or("-");
         let (route, body, headers, outcome) = match decision {
             Decision::Publish(body) => {
-                tracing::info!(job_id = %job_id_or_dash, %lane, outcome = "succeeded", "job done");
+                tracing::info!(job_id = %job_id_or_dash, outcome = "succeeded", "job done");
                 (Route::Result, body, None, Outcome::Succeeded)
             }
             Decision::DeadLetter { error, attempts } => {

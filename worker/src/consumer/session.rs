@@ -82,7 +82,12 @@ async fn session<S: ObjectStore, O: OcrApi>(
     shutdown: &CancellationToken,
 ) -> Result<SessionEnd, AmqpError> {
     let b = &ctx.settings.broker;
-    let conn = amqp::connect(&b.amqp_url, &format!("ocr-worker {}", b.jobs_queue)).await?;
+    let conn = amqp::connect(
+        &b.amqp_url,
+        b.amqp_ca.as_ref(),
+        &format!("ocr-worker {}", b.jobs_queue),
+    )
+    .await?;
     ctx.metrics.connections.inc();
     let result = session_on(ctx, &conn, shutdown).await;
     ctx.health.set_connected(false);
@@ -189,27 +194,13 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
                 }
             }
             d = urgent.stream.next(), if flow.open(paused) && urgent.may_yield() => match d {
-                Some(Ok(delivery)) => {
-                    let ctx = ctx.clone();
-                    let publish = publish.clone();
-                    let broken = broken.clone();
-                    tasks.spawn(async move {
-                        ctx.handle(delivery, Lane::Priority, &publish, &broken).await
-                    });
-                }
+                Some(Ok(delivery)) => spawn_job(&mut tasks, ctx, &publish, &broken, delivery, Lane::Priority),
                 Some(Err(e)) => break Err(e.into()),
                 None if !urgent.consuming() => {}
                 None => break Err(AmqpError::ChannelLost),
             },
             d = work.stream.next(), if flow.open(paused) && work.may_yield() => match d {
-                Some(Ok(delivery)) => {
-                    let ctx = ctx.clone();
-                    let publish = publish.clone();
-                    let broken = broken.clone();
-                    tasks.spawn(async move {
-                        ctx.handle(delivery, Lane::Bulk, &publish, &broken).await
-                    });
-                }
+                Some(Ok(delivery)) => spawn_job(&mut tasks, ctx, &publish, &broken, delivery, Lane::Bulk),
                 Some(Err(e)) => break Err(e.into()),
                 // The last consumer ended: cancelled for want of a share (idle), or the
                 // channel is gone.
@@ -286,6 +277,19 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         ctx.health.set_active(false);
     }
     end
+}
+
+/// Run one delivery of `lane` to its end as a task of the session.
+fn spawn_job<S: ObjectStore, O: OcrApi>(
+    tasks: &mut JoinSet<Outcome>,
+    ctx: &Context<S, O>,
+    publish: &amqp::Publisher,
+    broken: &CancellationToken,
+    delivery: lapin::message::Delivery,
+    lane: Lane,
+) {
+    let (ctx, publish, broken) = (ctx.clone(), publish.clone(), broken.clone());
+    tasks.spawn(async move { ctx.handle(delivery, lane, &publish, &broken).await });
 }
 
 /// Both lanes' consumers follow the prefetch `want` (see [`follow_bounded`]).

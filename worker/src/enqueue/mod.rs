@@ -403,9 +403,13 @@ pub async fn enqueue(
         }
     };
     let first = opts.targets.first().cloned().expect("at least one target");
-    let conn = amqp::connect(&settings.broker.amqp_url, "ocr-worker-enqueue")
-        .await
-        .map_err(|e| interrupted(&report, &first, e.into()))?;
+    let conn = amqp::connect(
+        &settings.broker.amqp_url,
+        settings.broker.amqp_ca.as_ref(),
+        "ocr-worker-enqueue",
+    )
+    .await
+    .map_err(|e| interrupted(&report, &first, e.into()))?;
     let setup = async {
         amqp::declare_topology(&conn, settings).await?;
         amqp::Publisher::open(&conn, plan.window).await

@@ -56,6 +56,8 @@ use crate::metrics::Metrics;
 pub struct PresenceConfig {
     /// Broker URL.
     pub amqp_url: SecretString,
+    /// The private CA for `amqps://` nodes.
+    pub amqp_ca: Option<crate::amqp::AmqpCa>,
     /// Fanout exchange name.
     pub exchange: String,
     /// Heartbeat period.
@@ -67,6 +69,7 @@ impl PresenceConfig {
     pub fn from_settings(s: &Settings) -> Option<PresenceConfig> {
         s.broker.presence_heartbeat.map(|period| PresenceConfig {
             amqp_url: s.broker.amqp_url.clone(),
+            amqp_ca: s.broker.amqp_ca.clone(),
             exchange: s.broker.presence_exchange.clone(),
             period,
         })

@@ -190,7 +190,12 @@ async fn session(
     stop: &CancellationToken,
     active: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Left> {
-    let conn = crate::amqp::connect(&config.amqp_url, "ocr-worker-presence").await?;
+    let conn = crate::amqp::connect(
+        &config.amqp_url,
+        config.amqp_ca.as_ref(),
+        "ocr-worker-presence",
+    )
+    .await?;
     let ch = conn.create_channel().await?;
     ch.exchange_declare(
         config.exchange.as_str().into(),
