@@ -8,11 +8,18 @@
 #                                            127.0.0.1)
 #   scripts/rabbitmq-node.sh plain NAME PORT node NAME@localhost, AMQP on PORT
 #   scripts/rabbitmq-node.sh stop NAME       stop node NAME@localhost
+#   scripts/rabbitmq-node.sh cluster         a 3-node cluster of its own: ocr-c1, ocr-c2 and
+#                                            ocr-c3 on AMQP 5682-5684 (a stopped member's app
+#                                            is started again); never joins the main node
 #
 # Distribution port: AMQP port + 20000. No plugins (the main node's Prometheus and management
 # ports stay free). Data and logs under $OCR_NODE_BASE (default /tmp/ocr-rabbit-nodes), owned
 # by the rabbitmq user. Prints the node's directory.
 set -euo pipefail
+
+command -v openssl >/dev/null 2>&1 || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+}
 
 BASE="${OCR_NODE_BASE:-/tmp/ocr-rabbit-nodes}"
 
@@ -80,12 +87,32 @@ EOF
     start_node "$name" "$port" "$dir"
     echo "$dir"
     ;;
+  cluster)
+    for i in 1 2 3; do
+      "$0" plain "ocr-c$i" "$((5681 + i))" >/dev/null
+      ctl -n "ocr-c$i@localhost" -q start_app >/dev/null 2>&1 || true
+    done
+    for i in 2 3; do
+      node="ocr-c$i@localhost"
+      if ! ctl -n "$node" -q cluster_status --formatter json 2>/dev/null | grep -q 'ocr-c1@localhost'; then
+        ctl -n "$node" -q stop_app >/dev/null 2>&1
+        ctl -n "$node" -q reset >/dev/null 2>&1
+        ctl -n "$node" -q join_cluster ocr-c1@localhost >/dev/null 2>&1
+        ctl -n "$node" -q start_app >/dev/null 2>&1
+      fi
+    done
+    for i in 1 2 3; do
+      ctl -n "ocr-c$i@localhost" -q await_startup --timeout 60 >/dev/null
+    done
+    ctl -n ocr-c1@localhost -q enable_feature_flag all >/dev/null 2>&1 || true
+    echo "amqp://guest:guest@127.0.0.1:5682/%2f,amqp://guest:guest@127.0.0.1:5683/%2f,amqp://guest:guest@127.0.0.1:5684/%2f"
+    ;;
   stop)
     name="${2:?node name}"
     ctl -n "$name@localhost" -q stop >/dev/null 2>&1 || true
     ;;
   *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,17p' "$0" >&2
     exit 2
     ;;
 esac
