@@ -8,12 +8,13 @@
 #                                            127.0.0.1)
 #   scripts/rabbitmq-node.sh plain NAME PORT node NAME@localhost, AMQP on PORT
 #   scripts/rabbitmq-node.sh stop NAME       stop node NAME@localhost
+#   scripts/rabbitmq-node.sh kill NAME       SIGKILL node NAME@localhost (no clean shutdown)
 #   scripts/rabbitmq-node.sh cluster         a 3-node cluster of its own: ocr-c1, ocr-c2 and
 #                                            ocr-c3 on AMQP 5682-5684 (a stopped member's app
 #                                            is started again); never joins the main node
 #
 # Distribution port: AMQP port + 20000. No plugins (the main node's Prometheus and management
-# ports stay free). Data and logs under $OCR_NODE_BASE (default /tmp/ocr-rabbit-nodes), owned
+# ports stay free). `+sbwt none` keeps idle schedulers from spinning on the 2 cores. Data and logs under $OCR_NODE_BASE (default /tmp/ocr-rabbit-nodes), owned
 # by the rabbitmq user. Prints the node's directory.
 set -euo pipefail
 
@@ -40,6 +41,7 @@ start_node() { # name port dir
       RABBITMQ_MNESIA_BASE="$dir/mnesia" \
       RABBITMQ_LOG_BASE="$dir/log" \
       RABBITMQ_PID_FILE="$dir/pid" \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
       rabbitmq-server -detached >/dev/null 2>&1
     for _ in $(seq 1 120); do
       running "$name" && break
@@ -107,12 +109,21 @@ EOF
     ctl -n ocr-c1@localhost -q enable_feature_flag all >/dev/null 2>&1 || true
     echo "amqp://guest:guest@127.0.0.1:5682/%2f,amqp://guest:guest@127.0.0.1:5683/%2f,amqp://guest:guest@127.0.0.1:5684/%2f"
     ;;
+  kill)
+    name="${2:?node name}"
+    pid="$(cat "$BASE/$name/pid" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+      running "$name" || break
+      sleep 0.25
+    done
+    ;;
   stop)
     name="${2:?node name}"
     ctl -n "$name@localhost" -q stop >/dev/null 2>&1 || true
     ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,18p' "$0" >&2
     exit 2
     ;;
 esac
