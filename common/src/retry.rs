@@ -56,10 +56,11 @@ pub enum Returns {
 }
 
 impl Returns {
-    /// Read the broker's two signs: the header wins, the flag alone means at least one.
-    pub fn from_broker(delivery_count: Option<u32>, redelivered: bool) -> Returns {
+    /// Read the broker's two signs: `x-delivery-count` (0 when absent) wins, the flag alone
+    /// means at least one.
+    pub fn from_broker(delivery_count: u32, redelivered: bool) -> Returns {
         match delivery_count {
-            Some(n) if n > 0 => Returns::Counted(n),
+            n if n > 0 => Returns::Counted(n),
             _ if redelivered => Returns::AtLeastOnce,
             _ => Returns::None,
         }
@@ -237,11 +238,10 @@ mod tests {
         assert_eq!(charged_attempts(2, Returns::Counted(3)), 5);
         assert_eq!(charged_attempts(0, Returns::AtLeastOnce), 1);
         assert_eq!(charged_attempts(u32::MAX, Returns::Counted(1)), u32::MAX);
-        assert_eq!(Returns::from_broker(Some(2), true), Returns::Counted(2));
-        assert_eq!(Returns::from_broker(None, true), Returns::AtLeastOnce);
+        assert_eq!(Returns::from_broker(2, true), Returns::Counted(2));
+        assert_eq!(Returns::from_broker(0, true), Returns::AtLeastOnce);
         // A quorum queue's first delivery has no header (or 0) and no flag.
-        assert_eq!(Returns::from_broker(Some(0), false), Returns::None);
-        assert_eq!(Returns::from_broker(None, false), Returns::None);
+        assert_eq!(Returns::from_broker(0, false), Returns::None);
     }
 
     /// Calls counted by header or by the broker never exceed the budget: a job that pays on
@@ -255,7 +255,7 @@ mod tests {
         let mut returns = 0;
         let mut paid = 0;
         loop {
-            let charged = charged_attempts(0, Returns::from_broker(Some(returns), returns > 0));
+            let charged = charged_attempts(0, Returns::from_broker(returns, returns > 0));
             if !policy.may_call_again(charged) {
                 break;
             }

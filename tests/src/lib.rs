@@ -674,6 +674,23 @@ pub async fn emulator_patch(env: &TestEnv, patch: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Run `scripts/rabbitmq-node.sh` with `args` (start an extra broker node, a cluster, kill or
+/// stop one) and return what it printed (a node's directory, a cluster's URLs). Blocking.
+pub fn rabbitmq_node(args: &[&str]) -> anyhow::Result<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq-node.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .context("running scripts/rabbitmq-node.sh")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rabbitmq-node.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// `POST` an emulator admin action without a body (`hold`, `release`, `reset`).
 pub async fn emulator_admin(env: &TestEnv, what: &str) -> anyhow::Result<()> {
     reqwest::Client::new()

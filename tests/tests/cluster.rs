@@ -24,22 +24,16 @@ const C3: &str = "amqp://guest:guest@127.0.0.1:5684/%2f";
 /// The OCR domain's concurrency, at the emulator and in the workers' settings.
 const SLOTS: u32 = 8;
 
-/// Run `scripts/rabbitmq-node.sh` with `args`; its output.
+/// [`ocr_tests::rabbitmq_node`] off the runtime's threads (a node takes seconds to start).
 async fn node_script(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq-node.sh");
-    let mut all = vec![script.to_string()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    let out =
-        tokio::task::spawn_blocking(move || std::process::Command::new("bash").args(&all).output())
-            .await
-            .unwrap()
-            .expect("run scripts/rabbitmq-node.sh");
-    assert!(
-        out.status.success(),
-        "rabbitmq-node.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ocr_tests::rabbitmq_node(&args)
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The node that leads `queue`, as the cluster says.

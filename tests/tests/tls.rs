@@ -14,17 +14,7 @@ const URL: &str = "amqps://guest:guest@localhost:5681/%2f";
 
 /// Start (or find) the TLS node; returns its CA certificate file.
 fn tls_node() -> PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq-node.sh");
-    let out = std::process::Command::new("bash")
-        .args([script, "tls"])
-        .output()
-        .expect("run scripts/rabbitmq-node.sh");
-    assert!(
-        out.status.success(),
-        "the TLS node did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let dir = ocr_tests::rabbitmq_node(&["tls"]).expect("the TLS node starts");
     PathBuf::from(dir).join("ca.pem")
 }
 

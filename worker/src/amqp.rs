@@ -103,11 +103,6 @@ impl AmqpCa {
         })
     }
 
-    /// The file it was read from.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
     fn tls_config(ca: Option<&AmqpCa>) -> lapin::tcp::OwnedTLSConfig {
         lapin::tcp::OwnedTLSConfig {
             identity: None,
@@ -627,12 +622,8 @@ pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// How often the broker says `delivery` has been handed out before: a quorum queue's
 /// `x-delivery-count`, or a classic queue's `redelivered` flag.
 pub fn returns(delivery: &lapin::message::Delivery) -> ocr_common::retry::Returns {
-    let has_count = delivery.properties.headers().as_ref().is_some_and(|h| {
-        h.inner()
-            .contains_key(&ShortString::from(DELIVERY_COUNT_HEADER))
-    });
     ocr_common::retry::Returns::from_broker(
-        has_count.then(|| header_u32(&delivery.properties, DELIVERY_COUNT_HEADER)),
+        header_u32(&delivery.properties, DELIVERY_COUNT_HEADER),
         delivery.redelivered,
     )
 }
