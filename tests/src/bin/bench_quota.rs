@@ -1,16 +1,26 @@
 //! Benchmark of the shared OCR quota (see `docs/quota.md`).
 //!
-//! Starts `ocr-infra emulator` enforcing 8 simultaneous calls and 40 calls/s (latency
-//! 100 ± 50 ms), an S3-protocol server, uploads distinct tiny passport PNGs, and for each run:
-//! 1 replica, 3 replicas, and 3 replicas of which one is killed (SIGKILL) mid-run, each as
-//! `ocr-worker run` processes on a fresh queue. It samples the emulator's counters every
-//! second and prints the sustained calls/s after warm-up, the 0025 refusals in the first
-//! seconds and after, and the time the survivors take to climb back to the cap after the kill;
-//! then the medians over the runs.
+//! For each latency model (`--models`, default all three of issue 15) it starts
+//! `ocr-infra emulator` enforcing the model's limits, an S3-protocol server (GETs delayed by
+//! `--s3-latency`, default 20–80 ms like a regional S3) holding distinct tiny passport PNGs,
+//! and for each run and each replica count (`--replicas`, default 1,3,6) that many
+//! `ocr-worker run` processes on a fresh queue; with `--kill-at S` also 3 replicas of which one
+//! is killed (SIGKILL) at second S. It samples the emulator's counters every second and prints,
+//! after warm-up, the calls/s, the mean calls in flight (the growth of the emulator's occupancy
+//! integral over the window), the figure that binds (calls/s ÷ rate, or in flight ÷ slots
+//! when there is no rate cap) and that figure against the target `min(rate, slots ÷ mean
+//! latency)`, the 0025 refusals in the first seconds and after; then the medians over the runs.
+//!
+//! Models:
+//! - `uniform`: 8 slots, 40 calls/s, latency uniform 100–150 ms;
+//! - `lognormal`: 8 slots, 40 calls/s, lognormal latency, median 150 ms, σ 0.5 (mean 170 ms);
+//! - `concurrency`: 8 slots, no rate cap, latency uniform 1–3 s (the figure is in flight ÷ 8);
+//! - `jitter`: the earlier bench, 8 slots, 40 calls/s, 100 ± 50 ms.
 //!
 //! ```text
 //! cargo build --release -p ocr-worker -p ocr-infra -p ocr-tests --bins
-//! target/release/bench_quota [--runs 3] [--secs 40] [--warmup 5]
+//! target/release/bench_quota [--runs 3] [--secs 45] [--warmup 5] [--models uniform,lognormal,concurrency]
+//!     [--replicas 1,3,6] [--s3-latency 20-80] [--kill-at 0]
 //! ```
 //!
 //! The `ocr-worker` and `ocr-infra` binaries are looked up next to this one (override with
@@ -27,25 +37,94 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use ocr_infra::emulator::Stats;
 use ocr_tests::{Truth, amqp_url, passport_png, s3_client};
 
-const RATE: u32 = 40;
-const CONCURRENCY: u32 = 8;
 const BUCKET: &str = "bench";
 const SECRET: &str = "local-secret";
+/// The worker's rate when the domain has no rate cap (the emulator enforces none).
+const UNCAPPED_WORKER_RATE: f64 = 1000.0;
+
+/// One latency model: the domain's limits and the emulator's latency.
+#[derive(Debug, Clone)]
+struct Model {
+    name: &'static str,
+    /// Calls per second of the domain; `None`: no rate cap.
+    rate: Option<u32>,
+    slots: u32,
+    /// `ocr-infra emulator --latency` spec.
+    latency: &'static str,
+    /// Mean of the latency distribution, seconds.
+    mean_latency: f64,
+}
+
+impl Model {
+    fn named(name: &str) -> anyhow::Result<Model> {
+        Ok(match name {
+            "uniform" => Model {
+                name: "uniform",
+                rate: Some(40),
+                slots: 8,
+                latency: "uniform:100..150",
+                mean_latency: 0.125,
+            },
+            "lognormal" => Model {
+                name: "lognormal",
+                rate: Some(40),
+                slots: 8,
+                latency: "lognormal:150,0.5",
+                // median × e^(σ²/2)
+                mean_latency: 0.150 * (0.5f64 * 0.5 / 2.0).exp(),
+            },
+            "concurrency" => Model {
+                name: "concurrency",
+                rate: None,
+                slots: 8,
+                latency: "uniform:1000..3000",
+                mean_latency: 2.0,
+            },
+            "jitter" => Model {
+                name: "jitter",
+                rate: Some(40),
+                slots: 8,
+                latency: "jitter:100+-50",
+                mean_latency: 0.100,
+            },
+            _ => bail!("unknown model {name} (uniform, lognormal, concurrency, jitter)"),
+        })
+    }
+
+    /// The limit that binds, calls per second: `min(rate, slots ÷ mean latency)`.
+    fn target(&self) -> f64 {
+        let by_slots = f64::from(self.slots) / self.mean_latency;
+        self.rate.map_or(by_slots, |r| f64::from(r).min(by_slots))
+    }
+
+    /// Whether the rate binds (else the slots do).
+    fn rate_binds(&self) -> bool {
+        self.rate
+            .is_some_and(|r| f64::from(r) <= f64::from(self.slots) / self.mean_latency)
+    }
+}
 
 struct Opts {
     runs: usize,
     secs: u64,
     warmup: u64,
     kill_at: u64,
+    models: Vec<Model>,
+    replicas: Vec<usize>,
+    s3_latency: (u64, u64),
 }
 
 fn opts() -> anyhow::Result<Opts> {
     let mut o = Opts {
         runs: 3,
-        secs: 40,
+        secs: 45,
         warmup: 5,
-        kill_at: 15,
+        kill_at: 0,
+        models: Vec::new(),
+        replicas: vec![1, 3, 6],
+        s3_latency: (20, 80),
     };
+    let mut models = "uniform,lognormal,concurrency".to_string();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,9 +134,26 @@ fn opts() -> anyhow::Result<Opts> {
             "--secs" => o.secs = v.parse()?,
             "--warmup" => o.warmup = v.parse()?,
             "--kill-at" => o.kill_at = v.parse()?,
-            _ => bail!("unknown argument {a} (--runs, --secs, --warmup, --kill-at)"),
+            "--models" => models = v.clone(),
+            "--replicas" => {
+                o.replicas = v
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--s3-latency" => {
+                let (a, b) = v.split_once('-').context("--s3-latency MIN-MAX (ms)")?;
+                o.s3_latency = (a.trim().parse()?, b.trim().parse()?);
+            }
+            _ => bail!(
+                "unknown argument {a} (--runs, --secs, --warmup, --kill-at, --models, --replicas, --s3-latency)"
+            ),
         }
     }
+    o.models = models
+        .split(',')
+        .map(|m| Model::named(m.trim()))
+        .collect::<Result<_, _>>()?;
     Ok(o)
 }
 
@@ -79,16 +175,34 @@ struct Sample {
     at: Duration,
     billed: u64,
     rejected: u64,
+    /// Call-seconds in flight since the scenario began.
+    occupancy: f64,
 }
 
 /// One scenario's measurements.
 #[derive(Debug, Clone, Copy)]
 struct Measured {
     calls_per_sec: f64,
+    mean_in_flight: f64,
     early_0025: u64,
     late_0025: u64,
     recovery_secs: Option<f64>,
     peak_in_flight: u64,
+}
+
+impl Measured {
+    /// The figure of issue 15: calls/s ÷ rate, or mean in flight ÷ slots without a rate cap.
+    fn binding_pct(&self, m: &Model) -> f64 {
+        match m.rate {
+            Some(r) => 100.0 * self.calls_per_sec / f64::from(r),
+            None => 100.0 * self.mean_in_flight / f64::from(m.slots),
+        }
+    }
+
+    /// Calls/s against `min(rate, slots ÷ mean latency)`.
+    fn target_pct(&self, m: &Model) -> f64 {
+        100.0 * self.calls_per_sec / m.target()
+    }
 }
 
 struct Bench {
@@ -100,6 +214,7 @@ struct Bench {
     worker_bin: PathBuf,
     logs: PathBuf,
     jobs: usize,
+    model: Model,
 }
 
 impl Bench {
@@ -117,20 +232,24 @@ impl Bench {
     fn worker(&self, prefix: &str, n: usize) -> anyhow::Result<Child> {
         let log = std::fs::File::create(self.logs.join(format!("{prefix}-w{n}.log")))?;
         let q = format!("{prefix}.jobs");
+        let rate = self
+            .model
+            .rate
+            .map_or(UNCAPPED_WORKER_RATE, f64::from)
+            .to_string();
         let child = Command::new(&self.worker_bin)
             .arg("run")
             .env("AMQP_URL", amqp_url())
             .env("CLOVA_OCR_INVOKE_URL", &self.invoke_url)
             .env("CLOVA_OCR_SECRET", SECRET)
-            .env("CLOVA_OCR_RATE_PER_SEC", RATE.to_string())
-            .env("CLOVA_OCR_MAX_CONCURRENCY", CONCURRENCY.to_string())
+            .env("CLOVA_OCR_RATE_PER_SEC", rate)
+            .env("CLOVA_OCR_MAX_CONCURRENCY", self.model.slots.to_string())
             .env("OCR_JOBS_QUEUE", &q)
             .env("OCR_POISON_QUEUE", format!("{q}.poison"))
             .env("OCR_RESULTS_EXCHANGE", format!("{prefix}.results"))
             .env("OCR_RESULTS_QUEUE", format!("{prefix}.results"))
             .env("OCR_DEAD_EXCHANGE", format!("{prefix}.dead"))
             .env("OCR_DEAD_QUEUE", format!("{prefix}.dead"))
-            .env("OCR_QUEUE_EXPIRES_SECS", "300")
             .env("OCR_HTTP_LISTEN", "127.0.0.1:0")
             .env("OCR_SHUTDOWN_GRACE_SECS", "2")
             .env("AWS_ENDPOINT_URL", &self.s3_endpoint)
@@ -197,6 +316,8 @@ impl Bench {
         Ok(())
     }
 
+    /// The worker declares its queues without `x-expires` (they hold outcomes), so the bench
+    /// deletes each scenario's queues and exchanges itself.
     async fn delete_queues(&self, conn: &Connection, prefix: &str) {
         if let Ok(ch) = conn.create_channel().await {
             for q in [
@@ -212,7 +333,7 @@ impl Bench {
                     .queue_delete(format!("{prefix}.{q}").as_str().into(), Default::default())
                     .await;
             }
-            for e in ["results", "dead"] {
+            for e in ["results", "dead", "jobs.presence"] {
                 let _ = ch
                     .exchange_delete(format!("{prefix}.{e}").as_str().into(), Default::default())
                     .await;
@@ -245,6 +366,7 @@ impl Bench {
                 at: start.elapsed(),
                 billed: st.billed_total - base.billed_total,
                 rejected: st.rejected("0025") - base.rejected("0025"),
+                occupancy: st.in_flight_seconds_total - base.in_flight_seconds_total,
             });
             if Some(s) == kill_at {
                 let victim = children.last_mut().expect("a replica");
@@ -269,37 +391,42 @@ impl Bench {
         let warm = o.warmup as usize;
         let last = samples.last().expect("samples");
         let at_warm = &samples[warm - 1];
-        // Sustained rate after warm-up (and, in the kill run, before the kill).
+        // Sustained figures after warm-up (and, in the kill run, before the kill).
         let end = match kill_at {
             Some(k) => &samples[k as usize - 1],
             None => last,
         };
-        let calls_per_sec =
-            (end.billed - at_warm.billed) as f64 / (end.at - at_warm.at).as_secs_f64();
+        let window = (end.at - at_warm.at).as_secs_f64();
+        let calls_per_sec = (end.billed - at_warm.billed) as f64 / window;
+        let mean_in_flight = (end.occupancy - at_warm.occupancy) / window;
+        let target = self.model.target();
         let recovery_secs = killed_at.and_then(|k| {
-            // First second after the kill from which 3 seconds run at >= 97.5 % of the cap.
+            // First second after the kill from which 3 seconds run at >= 97.5 % of the target.
             let after: Vec<&Sample> = samples.iter().filter(|s| s.at > k).collect();
             after.windows(4).find_map(|w| {
                 let rate = (w[3].billed - w[0].billed) as f64 / (w[3].at - w[0].at).as_secs_f64();
-                (rate >= 0.975 * f64::from(RATE)).then(|| (w[0].at - k).as_secs_f64())
+                (rate >= 0.975 * target).then(|| (w[0].at - k).as_secs_f64())
             })
         });
         let m = Measured {
             calls_per_sec,
+            mean_in_flight,
             early_0025: at_warm.rejected,
             late_0025: last.rejected - at_warm.rejected,
             recovery_secs,
             peak_in_flight: peak,
         };
         println!(
-            "  {replicas} replica(s){}: {:.2} calls/s after warm-up ({:.1} % of {RATE}); 0025: {} in the first {}s, {} after; peak in flight {}{}",
+            "  {replicas} replica(s){}: {:.2} calls/s, {:.2} in flight; binding {:.1} %, target {:.1} %; 0025: {} in the first {}s, {} after; peak in flight {}{}",
             if kill_at.is_some() {
                 ", one killed"
             } else {
                 ""
             },
             m.calls_per_sec,
-            100.0 * m.calls_per_sec / f64::from(RATE),
+            m.mean_in_flight,
+            m.binding_pct(&self.model),
+            m.target_pct(&self.model),
             m.early_0025,
             o.warmup,
             m.late_0025,
@@ -327,35 +454,34 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let o = opts()?;
-    if o.warmup == 0 || o.warmup >= o.secs || o.kill_at <= o.warmup || o.kill_at >= o.secs {
-        bail!("need 0 < warmup < kill-at < secs");
-    }
-    let infra_bin = sibling("ocr-infra", "OCR_INFRA_BIN");
-    let worker_bin = sibling("ocr-worker", "OCR_WORKER_BIN");
-    let logs = std::env::temp_dir().join("bench_quota_logs");
-    std::fs::create_dir_all(&logs)?;
-
+/// Start `ocr-infra emulator` for `model` on a free port; wait for its health endpoint.
+async fn emulator(
+    infra_bin: &PathBuf,
+    model: &Model,
+    logs: &std::path::Path,
+    http: &reqwest::Client,
+) -> anyhow::Result<(Child, u16)> {
     let port = free_port()?;
-    let mut emulator = Command::new(&infra_bin)
-        .args([
-            "emulator",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--max-concurrency",
-            &CONCURRENCY.to_string(),
-            "--rate-per-sec",
-            &RATE.to_string(),
-            "--latency",
-            "jitter:100+-50",
-        ])
+    let mut args = vec![
+        "emulator".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--max-concurrency".into(),
+        model.slots.to_string(),
+        "--latency".into(),
+        model.latency.into(),
+    ];
+    if let Some(rate) = model.rate {
+        args.extend(["--rate-per-sec".into(), rate.to_string()]);
+    }
+    let child = Command::new(infra_bin)
+        .args(&args)
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(logs.join("emulator.log"))?)
+        .stderr(std::fs::File::create(
+            logs.join(format!("emulator-{}.log", model.name)),
+        )?)
         .spawn()
         .with_context(|| format!("starting {}", infra_bin.display()))?;
-    let http = reqwest::Client::new();
     let admin = format!("http://127.0.0.1:{port}/_emulator");
     let deadline = Instant::now() + Duration::from_secs(10);
     while http.get(format!("{admin}/health")).send().await.is_err() {
@@ -364,12 +490,30 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok((child, port))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = opts()?;
+    if o.warmup == 0 || o.warmup >= o.secs {
+        bail!("need 0 < warmup < secs");
+    }
+    if o.kill_at != 0 && (o.kill_at <= o.warmup || o.kill_at >= o.secs) {
+        bail!("need warmup < kill-at < secs (or --kill-at 0: no kill scenario)");
+    }
+    let infra_bin = sibling("ocr-infra", "OCR_INFRA_BIN");
+    let worker_bin = sibling("ocr-worker", "OCR_WORKER_BIN");
+    let logs = std::env::temp_dir().join("bench_quota_logs");
+    std::fs::create_dir_all(&logs)?;
+    let http = reqwest::Client::new();
 
     let s3 = ocr_infra::s3::spawn().await?;
     let client = s3_client(&s3.endpoint_url(), s3.access_key(), s3.secret_key());
     client.create_bucket().bucket(BUCKET).send().await?;
-    // Enough distinct images for the longest run at the cap, with room to spare.
-    let jobs = (o.secs as usize * RATE as usize * 3 / 2).max(2000);
+    // Enough distinct images for the longest run at the fastest target, with room to spare.
+    let fastest = o.models.iter().map(Model::target).fold(0.0, f64::max);
+    let jobs = ((o.secs as f64 * fastest * 1.5) as usize).max(2000);
     println!("uploading {jobs} distinct images...");
     let uploads = futures::stream::iter(0..jobs).map(|i| {
         let client = client.clone();
@@ -389,62 +533,103 @@ async fn main() -> anyhow::Result<()> {
     for r in results {
         r?;
     }
+    let (lo, hi) = o.s3_latency;
+    s3.faults()
+        .set_get_latency(Duration::from_millis(lo), Duration::from_millis(hi));
 
-    let bench = Bench {
-        http,
-        invoke_url: format!("http://127.0.0.1:{port}/custom/v1/demo/local"),
-        admin,
-        s3_endpoint: s3.endpoint_url(),
-        s3_keys: (s3.access_key().to_string(), s3.secret_key().to_string()),
-        worker_bin,
-        logs: logs.clone(),
-        jobs,
-    };
     let conn = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
-    println!(
-        "emulator: {CONCURRENCY} simultaneous, {RATE} calls/s, latency 100±50 ms; {} runs of {} s (warm-up {} s, kill at {} s); logs in {}",
-        o.runs,
-        o.secs,
-        o.warmup,
-        o.kill_at,
-        logs.display()
-    );
-    let mut all: Vec<[Measured; 3]> = Vec::new();
-    for run in 1..=o.runs {
-        println!("run {run}:");
-        let one = bench.scenario(&conn, &o, 1, None).await?;
-        let three = bench.scenario(&conn, &o, 3, None).await?;
-        let kill = bench.scenario(&conn, &o, 3, Some(o.kill_at)).await?;
-        all.push([one, three, kill]);
-    }
-    let _ = emulator.kill();
-    let _ = emulator.wait();
-
-    println!("\nmedians over {} runs:", o.runs);
-    for (i, name) in ["1 replica", "3 replicas", "3 replicas, one killed"]
-        .iter()
-        .enumerate()
-    {
-        let col: Vec<Measured> = all.iter().map(|r| r[i]).collect();
-        let rate = median(col.iter().map(|m| m.calls_per_sec).collect());
-        let early = median(col.iter().map(|m| m.early_0025 as f64).collect());
-        let late = median(col.iter().map(|m| m.late_0025 as f64).collect());
-        let peak = col.iter().map(|m| m.peak_in_flight).max().unwrap_or(0);
-        print!(
-            "  {name}: {rate:.2} calls/s ({:.1} % of {RATE}), 0025 first {}s {early}, after {late}, peak in flight {peak}",
-            100.0 * rate / f64::from(RATE),
-            o.warmup
+    let mut summary = Vec::new();
+    for model in &o.models {
+        let (mut emu, port) = emulator(&infra_bin, model, &logs, &http).await?;
+        let bench = Bench {
+            http: http.clone(),
+            invoke_url: format!("http://127.0.0.1:{port}/custom/v1/demo/local"),
+            admin: format!("http://127.0.0.1:{port}/_emulator"),
+            s3_endpoint: s3.endpoint_url(),
+            s3_keys: (s3.access_key().to_string(), s3.secret_key().to_string()),
+            worker_bin: worker_bin.clone(),
+            logs: logs.clone(),
+            jobs,
+            model: model.clone(),
+        };
+        println!(
+            "model {}: {} slots, {}, latency {} (mean {:.0} ms), S3 GET {lo}-{hi} ms; target {:.2} calls/s ({} binds); {} runs of {} s (warm-up {} s); logs in {}",
+            model.name,
+            model.slots,
+            model
+                .rate
+                .map_or("no rate cap".to_string(), |r| format!("{r} calls/s")),
+            model.latency,
+            model.mean_latency * 1000.0,
+            model.target(),
+            if model.rate_binds() {
+                "the rate"
+            } else {
+                "the slots"
+            },
+            o.runs,
+            o.secs,
+            o.warmup,
+            logs.display()
         );
-        if i == 2 {
-            let rec: Vec<f64> = col.iter().filter_map(|m| m.recovery_secs).collect();
-            print!(
-                ", recovery {:.1} s ({} of {} runs recovered)",
-                median(rec.clone()),
-                rec.len(),
-                col.len()
-            );
+        let mut names: Vec<String> = o
+            .replicas
+            .iter()
+            .map(|r| format!("{r} replica(s)"))
+            .collect();
+        if o.kill_at != 0 {
+            names.push("3 replicas, one killed".into());
         }
-        println!();
+        let mut all: Vec<Vec<Measured>> = Vec::new();
+        for run in 1..=o.runs {
+            println!("run {run}:");
+            let mut row = Vec::new();
+            for &n in &o.replicas {
+                row.push(bench.scenario(&conn, &o, n, None).await?);
+            }
+            if o.kill_at != 0 {
+                row.push(bench.scenario(&conn, &o, 3, Some(o.kill_at)).await?);
+            }
+            all.push(row);
+        }
+        let _ = emu.kill();
+        let _ = emu.wait();
+        for (i, name) in names.iter().enumerate() {
+            let col: Vec<Measured> = all.iter().map(|r| r[i]).collect();
+            let line = format!(
+                "  {}, {name}: {:.2} calls/s, {:.2} in flight, binding {:.1} % (runs {}), target {:.1} %, 0025 first {}s {}, after {}, peak in flight {}{}",
+                model.name,
+                median(col.iter().map(|m| m.calls_per_sec).collect()),
+                median(col.iter().map(|m| m.mean_in_flight).collect()),
+                median(col.iter().map(|m| m.binding_pct(model)).collect()),
+                col.iter()
+                    .map(|m| format!("{:.1}", m.binding_pct(model)))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                median(col.iter().map(|m| m.target_pct(model)).collect()),
+                o.warmup,
+                median(col.iter().map(|m| m.early_0025 as f64).collect()),
+                median(col.iter().map(|m| m.late_0025 as f64).collect()),
+                col.iter().map(|m| m.peak_in_flight).max().unwrap_or(0),
+                if name.contains("killed") {
+                    let rec: Vec<f64> = col.iter().filter_map(|m| m.recovery_secs).collect();
+                    format!(
+                        ", recovery {:.1} s ({} of {} runs recovered)",
+                        median(rec.clone()),
+                        rec.len(),
+                        col.len()
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            println!("{line}");
+            summary.push(line);
+        }
+    }
+    println!("\nmedians over {} runs:", o.runs);
+    for line in summary {
+        println!("{line}");
     }
     Ok(())
 }
