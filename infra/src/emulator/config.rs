@@ -255,6 +255,30 @@ impl Latency {
         }
     }
 
+    /// The distribution's mean, for a benchmark's target `slots ÷ mean latency` (the
+    /// log-normal's is `median × e^(σ²/2)`; its 10-minute cap is ignored).
+    pub fn mean(&self) -> Duration {
+        let ms = match *self {
+            Latency::Fixed { ms } => ms as f64,
+            Latency::Uniform { min_ms, max_ms } => (min_ms + max_ms.max(min_ms)) as f64 / 2.0,
+            // Clamped at 0 like the samples.
+            Latency::Jitter { mean_ms, jitter_ms } => {
+                let lo = mean_ms.saturating_sub(jitter_ms);
+                (lo + mean_ms.saturating_add(jitter_ms)) as f64 / 2.0
+            }
+            Latency::Tail {
+                base_ms,
+                probability,
+                tail_ms,
+            } => {
+                let p = probability.clamp(0.0, 1.0);
+                base_ms as f64 * (1.0 - p) + tail_ms as f64 * p
+            }
+            Latency::LogNormal { median_ms, sigma } => median_ms * (sigma * sigma / 2.0).exp(),
+        };
+        Duration::from_secs_f64(ms.min(LATENCY_CAP_MS) / 1000.0)
+    }
+
     /// Draw one latency.
     pub fn sample(&self, rng: &mut impl Rng) -> Duration {
         let ms = match *self {
@@ -519,6 +543,25 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_means() {
+        let mean = |spec: &str| spec.parse::<Latency>().unwrap().mean().as_secs_f64() * 1000.0;
+        assert_eq!(mean("uniform:100..150"), 125.0);
+        assert_eq!(mean("jitter:100+-50"), 100.0);
+        assert_eq!(mean("jitter:10+-50"), 30.0, "clamped at 0 like the samples");
+        assert_eq!(mean("tail:100,0.5,300"), 200.0);
+        assert!((mean("lognormal:150,0.5") - 169.97).abs() < 0.01);
+        // The sample mean agrees with the formula.
+        let l: Latency = "lognormal:150,0.5".parse().unwrap();
+        let mut rng = rand::rng();
+        let n = 20_000;
+        let avg = (0..n)
+            .map(|_| l.sample(&mut rng).as_secs_f64())
+            .sum::<f64>()
+            / n as f64;
+        assert!((avg - l.mean().as_secs_f64()).abs() < 0.005, "{avg}");
+    }
 
     #[test]
     fn latency_round_trips_through_text() {

@@ -26,7 +26,7 @@
 //! The `ocr-worker` and `ocr-infra` binaries are looked up next to this one (override with
 //! `OCR_WORKER_BIN`, `OCR_INFRA_BIN`); RabbitMQ from `AMQP_URL` or 127.0.0.1:5672.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use anyhow::{Context as _, bail};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use ocr_infra::emulator::Stats;
+use ocr_infra::emulator::{Latency, Stats};
 use ocr_tests::{Truth, amqp_url, passport_png, s3_client};
 
 const BUCKET: &str = "bench";
@@ -49,58 +49,36 @@ struct Model {
     /// Calls per second of the domain; `None`: no rate cap.
     rate: Option<u32>,
     slots: u32,
-    /// `ocr-infra emulator --latency` spec.
-    latency: &'static str,
-    /// Mean of the latency distribution, seconds.
-    mean_latency: f64,
+    /// What `ocr-infra emulator --latency` is given; the target is derived from its mean.
+    latency: Latency,
 }
 
 impl Model {
     fn named(name: &str) -> anyhow::Result<Model> {
-        Ok(match name {
-            "uniform" => Model {
-                name: "uniform",
-                rate: Some(40),
-                slots: 8,
-                latency: "uniform:100..150",
-                mean_latency: 0.125,
-            },
-            "lognormal" => Model {
-                name: "lognormal",
-                rate: Some(40),
-                slots: 8,
-                latency: "lognormal:150,0.5",
-                // median × e^(σ²/2)
-                mean_latency: 0.150 * (0.5f64 * 0.5 / 2.0).exp(),
-            },
-            "concurrency" => Model {
-                name: "concurrency",
-                rate: None,
-                slots: 8,
-                latency: "uniform:1000..3000",
-                mean_latency: 2.0,
-            },
-            "jitter" => Model {
-                name: "jitter",
-                rate: Some(40),
-                slots: 8,
-                latency: "jitter:100+-50",
-                mean_latency: 0.100,
-            },
+        let (name, rate, latency) = match name {
+            "uniform" => ("uniform", Some(40), "uniform:100..150"),
+            "lognormal" => ("lognormal", Some(40), "lognormal:150,0.5"),
+            "concurrency" => ("concurrency", None, "uniform:1000..3000"),
+            "jitter" => ("jitter", Some(40), "jitter:100+-50"),
             _ => bail!("unknown model {name} (uniform, lognormal, concurrency, jitter)"),
+        };
+        Ok(Model {
+            name,
+            rate,
+            slots: 8,
+            latency: latency.parse()?,
         })
+    }
+
+    /// What the slots allow, calls per second: slots ÷ mean latency.
+    fn by_slots(&self) -> f64 {
+        f64::from(self.slots) / self.latency.mean().as_secs_f64()
     }
 
     /// The limit that binds, calls per second: `min(rate, slots ÷ mean latency)`.
     fn target(&self) -> f64 {
-        let by_slots = f64::from(self.slots) / self.mean_latency;
-        self.rate.map_or(by_slots, |r| f64::from(r).min(by_slots))
-    }
-
-    /// Whether the rate binds (else the slots do).
-    fn rate_binds(&self) -> bool {
         self.rate
-            .is_some_and(|r| f64::from(r) <= f64::from(self.slots) / self.mean_latency)
+            .map_or(self.by_slots(), |r| f64::from(r).min(self.by_slots()))
     }
 }
 
@@ -456,9 +434,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Start `ocr-infra emulator` for `model` on a free port; wait for its health endpoint.
 async fn emulator(
-    infra_bin: &PathBuf,
+    infra_bin: &Path,
     model: &Model,
-    logs: &std::path::Path,
+    logs: &Path,
     http: &reqwest::Client,
 ) -> anyhow::Result<(Child, u16)> {
     let port = free_port()?;
@@ -469,7 +447,7 @@ async fn emulator(
         "--max-concurrency".into(),
         model.slots.to_string(),
         "--latency".into(),
-        model.latency.into(),
+        model.latency.to_string(),
     ];
     if let Some(rate) = model.rate {
         args.extend(["--rate-per-sec".into(), rate.to_string()]);
@@ -498,6 +476,9 @@ async fn main() -> anyhow::Result<()> {
     let o = opts()?;
     if o.warmup == 0 || o.warmup >= o.secs {
         bail!("need 0 < warmup < secs");
+    }
+    if o.runs == 0 || o.replicas.contains(&0) {
+        bail!("need at least 1 run and at least 1 replica in each scenario");
     }
     if o.kill_at != 0 && (o.kill_at <= o.warmup || o.kill_at >= o.secs) {
         bail!("need warmup < kill-at < secs (or --kill-at 0: no kill scenario)");
@@ -560,9 +541,9 @@ async fn main() -> anyhow::Result<()> {
                 .rate
                 .map_or("no rate cap".to_string(), |r| format!("{r} calls/s")),
             model.latency,
-            model.mean_latency * 1000.0,
+            model.latency.mean().as_secs_f64() * 1000.0,
             model.target(),
-            if model.rate_binds() {
+            if model.rate.is_some_and(|r| f64::from(r) <= model.by_slots()) {
                 "the rate"
             } else {
                 "the slots"
