@@ -3,13 +3,22 @@
 //! Two limits, both a *share* of the domain's limits (see [`crate::presence`], which sets the
 //! share from the replicas it hears; without it a process has the whole domain):
 //!
-//! - **Calls per second**: a `governor` GCRA pacer at the share's rate (in millicalls per
-//!   second, so fractional rates and shares below one call per second work: the pacer is built
-//!   from a period, `Quota::with_period`), minus a small safety margin, one call per period. Each call weighs
-//!   `k` fine cells so the pacer tolerates about [`RATE_TOLERANCE`] of timer lateness without
-//!   letting lateness accumulate, and waiters wake with a little jitter so they do not
-//!   stampede. The pacer never allows more than the share in any sliding second, so the
-//!   replicas' shares add up to at most the domain's rate.
+//! - **Calls per second**, two rules a call must pass, in this order:
+//!   - a `governor` GCRA pacer at the share's rate (in millicalls per second, so fractional
+//!     rates and shares below one call per second work: the pacer is built from a period,
+//!     `Quota::with_period`), minus a small safety margin. Each call weighs `k` fine cells
+//!     (about [`RATE_TOLERANCE`] each). A whole share has a burst of up to one second's
+//!     calls (the window binds), a fractional one a burst of one call, which keeps the
+//!     average at the fraction; a new pacer starts with no credit.
+//!   - a sliding window: at most the share rounded up in any [`RATE_WINDOW`] (the domain's
+//!     sliding second, plus the margin), counted over every call this process started,
+//!     across changes of share, at the moment it starts (after any pause). This is the rule the domain enforces, so the replicas' shares
+//!     add up to at most the domain's rate in any sliding second. Unlike pacing one call per
+//!     period, it does not throw away the time a call could not start because every slot was
+//!     busy: a slow call is caught up within the window (issue 15; docs/quota.md has the
+//!     numbers).
+//!
+//!   Waiters of both wake with a little jitter so they do not stampede.
 //! - **Simultaneous calls**: a semaphore whose permits in circulation follow
 //!   `min(share, aimd)`; extra permits are retired as calls end.
 //! - **Lanes** ([`Lane`]): who takes a slot that frees. Each lane queues its callers FIFO
@@ -41,6 +50,10 @@ pub const RATE_TOLERANCE: Duration = Duration::from_millis(2);
 /// Fraction of the share's rate left unused, so that tolerance and network delay never put
 /// one call too many in a sliding second.
 pub const RATE_MARGIN: f64 = 0.008;
+/// The window over which a process keeps to its share: the domain's sliding second, longer by
+/// [`RATE_MARGIN`] (8 ms), so that calls whose network delays differ by up to that much never
+/// put one call too many into one of the domain's seconds.
+pub const RATE_WINDOW: Duration = Duration::from_millis(1008);
 /// Granularity of the adaptive rate factor (the rate is `share × steps / RATE_STEPS`).
 pub const RATE_STEPS: u32 = 8;
 /// Random extra wait of a pacer waiter, so waiters do not all wake at once.
@@ -108,33 +121,58 @@ pub struct LimiterCounters {
     pub waited_us: u64,
 }
 
+/// What [`OcrLimiter::enter_window`] found.
+enum Window {
+    /// The call is counted: it may start now.
+    Entered,
+    /// The pacer was replaced: pass the new one first.
+    PacerChanged,
+    /// The window is full until then.
+    FullUntil(Instant),
+}
+
 struct Pacer {
     limiter: DefaultDirectRateLimiter,
     cells: NonZeroU32,
     /// Calls per second this pacer lets through.
     rate: f64,
+    /// Calls allowed in any [`RATE_WINDOW`].
+    window_cap: usize,
 }
 
 impl Pacer {
-    /// A pacer for `rate` calls per second, primed so its first call is one period from now.
-    fn new(rate: f64) -> Pacer {
+    /// A pacer for `rate` calls per second on average and `window_cap` in any window, primed
+    /// with no credit (the previous pacer, if any, may just have spent its own). `whole`:
+    /// the share is a whole number of calls per second, so a burst of up to a second's
+    /// calls is safe under the window; a fractional share keeps a burst of one call, so that
+    /// e.g. 2.5 calls/s stays 5 calls in any 2 s.
+    fn new(rate: f64, window_cap: usize, whole: bool) -> Pacer {
         let period = Duration::from_secs_f64(1.0 / rate);
         let k = (period.as_secs_f64() / RATE_TOLERANCE.as_secs_f64())
             .round()
             .clamp(1.0, 10_000.0) as u32;
         let cell = (period / k).max(Duration::from_nanos(1));
         let cells = NonZeroU32::new(k).expect("k >= 1");
-        let burst = NonZeroU32::new(k + 1).expect("k + 1 >= 1");
+        // Up to one second's whole calls of credit (the window caps what a burst may spend),
+        // plus one cell of tolerance for timer lateness.
+        let burst_calls = if whole {
+            (rate.floor() as u32).clamp(1, 100_000)
+        } else {
+            1
+        };
+        let burst =
+            NonZeroU32::new(k.saturating_mul(burst_calls).saturating_add(1)).expect("burst >= 1");
         let quota = Quota::with_period(cell)
             .expect("cell period is non-zero")
             .allow_burst(burst);
         let limiter = RateLimiter::direct(quota);
-        // Priming: the previous pacer (if any) may just have let a call go.
-        let _ = limiter.check_n(cells);
+        // Priming: no credit to start with; it builds up only while calls are late.
+        let _ = limiter.check_n(burst);
         Pacer {
             limiter,
             cells,
             rate,
+            window_cap: window_cap.max(1),
         }
     }
 }
@@ -159,6 +197,20 @@ impl Inner {
     fn rate(&self) -> f64 {
         self.share.rate_per_sec() * f64::from(self.rate_steps) / f64::from(RATE_STEPS)
             * (1.0 - RATE_MARGIN)
+    }
+
+    /// Calls allowed in any [`RATE_WINDOW`]: the share times the adaptive factor, rounded
+    /// up (a whole share of 13 calls/s: 13; a fractional 2.5: 3).
+    fn window_cap(&self) -> usize {
+        (u64::from(self.share.rate_milli) * u64::from(self.rate_steps))
+            .div_ceil(u64::from(MILLI) * u64::from(RATE_STEPS)) as usize
+    }
+
+    fn pacer(&self) -> Option<Pacer> {
+        let rate = self.rate();
+        let whole = (u64::from(self.share.rate_milli) * u64::from(self.rate_steps))
+            .is_multiple_of(u64::from(MILLI) * u64::from(RATE_STEPS));
+        (rate > 0.0).then(|| Pacer::new(rate, self.window_cap(), whole))
     }
 }
 
@@ -190,6 +242,9 @@ pub struct OcrLimiter {
     inner: Mutex<Inner>,
     slots: Arc<Semaphore>,
     pacer: RwLock<Option<Arc<Pacer>>>,
+    /// Start times of the calls of the last [`RATE_WINDOW`], oldest first, kept across
+    /// pacers so a change of share never starts a window afresh.
+    starts: Mutex<std::collections::VecDeque<Instant>>,
     /// Bumped on every change of share or pacer; waiters re-check on it.
     generation: watch::Sender<u64>,
     /// Time (ms since `epoch`) before which no call may start.
@@ -305,7 +360,7 @@ impl OcrLimiter {
             successes: 0,
             rate_successes: 0,
         };
-        let pacer = Pacer::new(inner.rate());
+        let pacer = inner.pacer();
         Arc::new(OcrLimiter {
             domain,
             lanes: Mutex::new(LaneState {
@@ -316,7 +371,8 @@ impl OcrLimiter {
             lane_heads: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
             slots: Arc::new(Semaphore::new(domain.concurrency as usize)),
             inner: Mutex::new(inner),
-            pacer: RwLock::new(Some(Arc::new(pacer))),
+            pacer: RwLock::new(pacer.map(Arc::new)),
+            starts: Mutex::new(std::collections::VecDeque::new()),
             generation: watch::Sender::new(0),
             paused_until_ms: AtomicU64::new(0),
             last_decrease_ms: AtomicU64::new(0),
@@ -459,8 +515,7 @@ impl OcrLimiter {
     }
 
     fn rebuild_pacer(&self, inner: &Inner) {
-        let rate = inner.rate();
-        let pacer = (rate > 0.0).then(|| Arc::new(Pacer::new(rate)));
+        let pacer = inner.pacer().map(Arc::new);
         *self.pacer.write().unwrap_or_else(|e| e.into_inner()) = pacer;
     }
 
@@ -479,9 +534,8 @@ impl OcrLimiter {
         let started = Instant::now();
         self.wait_pause().await;
         let slot = self.take_slot(lane).await;
+        // Waits out a pause that begins meanwhile, then counts the call in the window.
         self.wait_rate().await;
-        // A pause may have begun while we waited.
-        self.wait_pause().await;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let waited = started.elapsed();
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -553,36 +607,72 @@ impl OcrLimiter {
         }
     }
 
-    /// Take a slot from the current pacer; if the pacer changes meanwhile, start again on the
-    /// new one (the old one's slot is no longer ours to use).
+    /// Pass the current pacer, then the sliding window; if the pacer changes meanwhile, start
+    /// again on the new one (the old one's slot is no longer ours to use). A pause that begins
+    /// meanwhile is waited out before the call enters the window, so the window counts a call
+    /// when it really starts; nothing awaits after that.
     async fn wait_rate(&self) {
         let jitter = Jitter::up_to(RATE_JITTER);
         let mut changes = self.generation.subscribe();
-        loop {
+        'pacer: loop {
             changes.mark_unchanged();
-            let pacer = self.pacer.read().unwrap_or_else(|e| e.into_inner()).clone();
-            match pacer {
-                Some(p) => {
-                    if p.limiter
-                        .until_n_ready_with_jitter(p.cells, jitter)
-                        .await
-                        .is_err()
-                    {
-                        // Cannot happen (burst > cells); fall back to one cell.
-                        p.limiter.until_ready_with_jitter(jitter).await;
-                    }
-                    if !changes.has_changed().unwrap_or(false) {
-                        return;
-                    }
-                    let current = self.pacer.read().unwrap_or_else(|e| e.into_inner());
-                    if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &p)) {
-                        return;
-                    }
+            let Some(p) = self.current_pacer() else {
+                let _ = changes.changed().await;
+                continue;
+            };
+            if p.limiter
+                .until_n_ready_with_jitter(p.cells, jitter)
+                .await
+                .is_err()
+            {
+                // Cannot happen (burst > cells); fall back to one cell.
+                p.limiter.until_ready_with_jitter(jitter).await;
+            }
+            loop {
+                if self.paused_remaining().is_some() {
+                    self.wait_pause().await;
+                    continue;
                 }
-                None => {
-                    let _ = changes.changed().await;
+                let until = match self.enter_window(&p) {
+                    Window::Entered => return,
+                    Window::PacerChanged => continue 'pacer,
+                    Window::FullUntil(t) => t,
+                };
+                // Waiters of one window wake a little apart, not all at once.
+                let spread = rand::random_range(0..=RATE_JITTER.as_micros() as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until + Duration::from_micros(spread)) => {}
+                    _ = changes.changed() => {}
                 }
             }
+        }
+    }
+
+    fn current_pacer(&self) -> Option<Arc<Pacer>> {
+        self.pacer.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Count a call starting now if `pacer` is still the current one and fewer than its cap
+    /// started in the last [`RATE_WINDOW`]. Checked and counted under one lock, so
+    /// concurrent callers never both take the last place.
+    fn enter_window(&self, pacer: &Arc<Pacer>) -> Window {
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.current_pacer().is_some_and(|c| Arc::ptr_eq(&c, pacer)) {
+            return Window::PacerChanged;
+        }
+        let now = Instant::now();
+        while starts
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= RATE_WINDOW)
+        {
+            starts.pop_front();
+        }
+        let cap = pacer.window_cap;
+        if starts.len() < cap {
+            starts.push_back(now);
+            Window::Entered
+        } else {
+            Window::FullUntil(starts[starts.len() - cap] + RATE_WINDOW)
         }
     }
 
@@ -957,6 +1047,63 @@ mod tests {
         let span = times[20] - times[0];
         assert!(span >= Duration::from_millis(1000), "{span:?}");
         assert!(span < Duration::from_millis(1100), "{span:?}");
+    }
+
+    /// Issue 15: calls that could not start on time (here: the one slot was busy with a slow
+    /// call) are caught up as soon as the slot frees, where pacing one call per period lost
+    /// them (the four calls after the slow one came 100 ms apart); and still no window holds
+    /// more than the share.
+    #[tokio::test]
+    async fn calls_held_up_are_caught_up_within_the_window() {
+        let l = OcrLimiter::new(10.0, 1);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..10 {
+            drop(l.acquire().await);
+            times.push(start.elapsed());
+        }
+        let slow = l.acquire().await;
+        times.push(start.elapsed());
+        // The slow call: the only slot stays busy for 400 ms, four periods.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        drop(slow);
+        for _ in 0..4 {
+            drop(l.acquire().await);
+            times.push(start.elapsed());
+        }
+        let caught_up = times[14] - times[11];
+        assert!(caught_up < Duration::from_millis(150), "{caught_up:?}");
+        for w in times.windows(11) {
+            let span = w[10] - w[0];
+            assert!(
+                span + Duration::from_millis(2) >= RATE_WINDOW,
+                "11 calls within {span:?}: {times:?}"
+            );
+        }
+    }
+
+    /// Issue 15: a new share counts the calls started under the old one, so shrinking the
+    /// share never opens a fresh window on top of a full one.
+    #[tokio::test]
+    async fn a_new_share_counts_the_calls_already_started() {
+        let l = OcrLimiter::new(10.0, 4);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..10 {
+            drop(l.acquire().await);
+            times.push(start.elapsed());
+        }
+        l.set_share(Share {
+            concurrency: 4,
+            rate_milli: 5_000,
+        });
+        drop(l.acquire().await);
+        let next = start.elapsed();
+        // 5 calls in any window: the sixth-newest start must have left it.
+        assert!(
+            next + Duration::from_millis(2) >= times[5] + RATE_WINDOW,
+            "{next:?} after {times:?}"
+        );
     }
 
     /// Issue 12, defect 3: a share below one call per second paces at its period (here

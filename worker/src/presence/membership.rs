@@ -72,6 +72,12 @@ pub struct Beat {
     pub share_rate_milli: Option<u32>,
     /// Last heartbeat of a replica shutting down.
     pub leaving: bool,
+    /// This replica splits the rate in proportion to slots ([`split_rate`]); absent (false)
+    /// from the beats of older replicas, which split it evenly. While any peer splits evenly,
+    /// every replica takes the smaller of the two splits, so old and new together never
+    /// add up to more than the domain's rate during a rolling upgrade.
+    #[serde(default)]
+    pub rate_by_slots: bool,
 }
 
 /// `total` split over `n` ranks as evenly as possible in whole numbers; the share of `rank`.
@@ -82,19 +88,55 @@ pub fn split(total: u32, n: u32, rank: u32) -> u32 {
     total / n + u32::from(rank < total % n)
 }
 
-/// A rate of `total_milli` millicalls per second split over `n` ranks; the share of `rank`,
-/// in millicalls. The whole calls are dealt out one by one as [`split`] does, and the
-/// fraction of a call left over goes to the next rank in line, so the shares add up to
-/// exactly the domain's rate and no replica's share has more than one fractional call: in
-/// any sliding second the replicas together make at most `⌈rate⌉` calls (exactly the rate
-/// for a whole-number rate, as before fractions were allowed). 2 calls/s over 3 replicas is
+/// A rate of `total_milli` millicalls per second split over `n` ranks in proportion to the
+/// slots each rank gets of `slots` ([`split`]); the share of `rank`, in millicalls.
+///
+/// Proportional, so that every replica runs its slots equally hard: with 8 slots and
+/// 40 calls/s over 3 replicas (3 + 3 + 2 slots) an even 14 + 13 + 13 would load the 2-slot
+/// replica's slots at 13 × latency ÷ 2, a third more than the others', and it is the first to
+/// find all its slots busy when latency varies; 15 + 15 + 10 loads all three alike (over 6
+/// replicas: 10 + 10 + 5 + 5 + 5 + 5 for 2 + 2 + 1 + 1 + 1 + 1 slots). A rank without a slot
+/// gets no rate. The whole calls are apportioned by largest remainder (ties to the lower
+/// rank), and the fraction of a call left over goes to one rank with slots, the
+/// `whole % ranks_with_slots`-th, so the shares add up to exactly the domain's rate and no
+/// replica's share has more than one fractional call: in any sliding second the replicas
+/// together make at most `⌈rate⌉` calls. 2 calls/s with 8 slots over 3 replicas is
 /// 1 + 1 + 0 (the third takes no deliveries); 2.5 is 1 + 1 + 0.5; 0.5 over 2 is 0.5 + 0.
-pub fn split_rate(total_milli: u32, n: u32, rank: u32) -> u32 {
+/// With no slots at all (`slots == 0`) every rank weighs the same.
+pub fn split_rate(total_milli: u32, slots: u32, n: u32, rank: u32) -> u32 {
     if n == 0 {
         return total_milli;
     }
+    let weight = |r: u32| {
+        if slots == 0 {
+            1
+        } else {
+            u64::from(split(slots, n, r))
+        }
+    };
+    let weights: u64 = (0..n).map(weight).sum();
     let (whole, frac) = (total_milli / MILLI, total_milli % MILLI);
-    split(whole, n, rank) * MILLI + if rank == whole % n { frac } else { 0 }
+    // Each rank's quota of the whole calls, as floor and remainder (in 1/weights calls).
+    let quota = |r: u32| {
+        let exact = u64::from(whole) * weight(r);
+        (exact / weights, exact % weights)
+    };
+    let floors: u64 = (0..n).map(|r| quota(r).0).sum();
+    let left = u64::from(whole) - floors;
+    // The `left` calls go one each to the ranks with the largest remainders.
+    let (floor, rem) = quota(rank);
+    let ahead = (0..n)
+        .filter(|&r| {
+            let other = quota(r).1;
+            other > rem || (other == rem && r < rank)
+        })
+        .count() as u64;
+    let whole_share = floor + u64::from(rem > 0 && ahead < left);
+    // The fraction goes to the `whole % with_slots`-th rank that has a slot.
+    let with_slots: Vec<u32> = (0..n).filter(|&r| weight(r) > 0).collect();
+    let frac_rank = with_slots[(whole as usize) % with_slots.len()];
+    let frac_share = if rank == frac_rank { frac } else { 0 };
+    whole_share as u32 * MILLI + frac_share
 }
 
 struct Peer {
@@ -104,6 +146,7 @@ struct Peer {
     settled: bool,
     stable_since: Instant,
     domain: Share,
+    rate_by_slots: bool,
 }
 
 /// What one evaluation found.
@@ -195,6 +238,7 @@ impl Membership {
             share_rate: self.applied.rate_milli / MILLI,
             share_rate_milli: Some(self.applied.rate_milli),
             leaving,
+            rate_by_slots: true,
         }
     }
 
@@ -240,6 +284,7 @@ impl Membership {
             settled: beat.settled,
             stable_since,
             domain,
+            rate_by_slots: beat.rate_by_slots,
         };
         let new = self.peers.insert(beat.id.clone(), peer).is_none();
         if new {
@@ -291,9 +336,14 @@ impl Membership {
             .peers
             .values()
             .fold(self.domain, |d, p| d.min(p.domain));
+        let mut rate_milli = split_rate(domain.rate_milli, domain.concurrency, n, rank);
+        if !self.peers.values().all(|p| p.rate_by_slots) {
+            // An older peer splits the rate evenly (what `split_rate` does without slots).
+            rate_milli = rate_milli.min(split_rate(domain.rate_milli, 0, n, rank));
+        }
         let target = Share {
             concurrency: split(domain.concurrency, n, rank),
-            rate_milli: split_rate(domain.rate_milli, n, rank),
+            rate_milli,
         };
         let mut next = self.applied.min(target);
         let view_changed = view != self.view;
@@ -359,38 +409,70 @@ mod tests {
         assert_eq!(split(2, 3, 2), 0);
     }
 
-    /// Issue 12, defect 3: fractional rates split exactly, whole rates as before, and the
-    /// replica a rate leaves without a share is the one that takes no deliveries.
+    /// Issue 12, defect 3: fractional rates split exactly, and the replica a rate leaves
+    /// without a share is the one that takes no deliveries. Issue 15: in proportion to the
+    /// slots each replica has, and nothing for a replica without a slot.
     #[test]
-    fn fractional_rates_split_exactly() {
+    fn fractional_rates_split_exactly_in_proportion_to_slots() {
         for total in [1u32, 400, 999, 1000, 2000, 2500, 40_000, 40_500, 41_001] {
-            for n in 1u32..=10 {
-                let shares: Vec<u32> = (0..n).map(|r| split_rate(total, n, r)).collect();
-                assert_eq!(shares.iter().sum::<u32>(), total, "{total} over {n}");
-                // At most one fractional call among them: the whole calls per sliding
-                // second add up to at most the rate rounded up.
-                let fractional = shares.iter().filter(|s| *s % MILLI != 0).count();
-                assert!(fractional <= 1, "{total} over {n}: {shares:?}");
-                let ceil: u32 = shares.iter().map(|s| s.div_ceil(MILLI)).sum();
-                assert_eq!(ceil, total.div_ceil(MILLI), "{total} over {n}: {shares:?}");
+            for slots in [0u32, 1, 2, 3, 8, 13] {
+                for n in 1u32..=10 {
+                    let shares: Vec<u32> = (0..n).map(|r| split_rate(total, slots, n, r)).collect();
+                    let case = format!("{total} with {slots} slots over {n}: {shares:?}");
+                    assert_eq!(shares.iter().sum::<u32>(), total, "{case}");
+                    // At most one fractional call among them: the whole calls per sliding
+                    // second add up to at most the rate rounded up.
+                    let fractional = shares.iter().filter(|s| *s % MILLI != 0).count();
+                    assert!(fractional <= 1, "{case}");
+                    let ceil: u32 = shares.iter().map(|s| s.div_ceil(MILLI)).sum();
+                    assert_eq!(ceil, total.div_ceil(MILLI), "{case}");
+                    for (r, share) in (0..n).zip(&shares) {
+                        // Within one call (plus the fraction) of the exact proportion.
+                        let w = if slots == 0 { 1 } else { split(slots, n, r) };
+                        let weights = if slots == 0 { n } else { slots };
+                        let exact = f64::from(total / MILLI) * f64::from(w) / f64::from(weights);
+                        let whole = f64::from(share / MILLI);
+                        assert!((whole - exact).abs() < 1.0, "{case}: rank {r}");
+                        if w == 0 {
+                            assert_eq!(*share, 0, "{case}: rank {r} has no slot");
+                        }
+                    }
+                }
             }
         }
-        let of = |total, n| (0..n).map(|r| split_rate(total, n, r)).collect::<Vec<_>>();
+        let of = |total, n| {
+            (0..n)
+                .map(|r| split_rate(total, 8, n, r))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             of(40_000, 3),
-            vec![14_000, 13_000, 13_000],
-            "whole rates as before"
+            vec![15_000, 15_000, 10_000],
+            "3 + 3 + 2 slots, each loaded alike"
         );
+        assert_eq!(
+            of(40_000, 6),
+            vec![10_000, 10_000, 5_000, 5_000, 5_000, 5_000],
+            "2 + 2 + 1 + 1 + 1 + 1 slots"
+        );
+        assert_eq!(of(40_000, 4), vec![10_000; 4], "even slots, even rates");
         assert_eq!(of(2_000, 3), vec![1_000, 1_000, 0]);
         assert_eq!(of(2_500, 3), vec![1_000, 1_000, 500]);
         assert_eq!(of(2_500, 2), vec![1_500, 1_000]);
         assert_eq!(of(500, 2), vec![500, 0]);
+        assert_eq!(
+            (0..3)
+                .map(|r| split_rate(40_000, 2, 3, r))
+                .collect::<Vec<_>>(),
+            vec![20_000, 20_000, 0],
+            "the replica without a slot gets no rate either"
+        );
         let usable = |total, n, conc| {
             (0..n)
                 .filter(|&r| {
                     Share {
                         concurrency: split(conc, n, r),
-                        rate_milli: split_rate(total, n, r),
+                        rate_milli: split_rate(total, conc, n, r),
                     }
                     .is_usable()
                 })
@@ -416,8 +498,13 @@ mod tests {
         // A beat from a replica that predates millicalls: its whole rate counts.
         let mut old = serde_json::to_value(beat("z", 200, &["m", "z"])).unwrap();
         old.as_object_mut().unwrap().remove("rate_milli");
+        old.as_object_mut().unwrap().remove("rate_by_slots");
         old["rate"] = serde_json::json!(2);
         let old: Beat = serde_json::from_value(old).unwrap();
+        assert!(
+            !old.rate_by_slots,
+            "an older replica splits the rate evenly"
+        );
         s.receive(old, now);
         let e = s.evaluate(now, 0, TIMING);
         assert_eq!(
@@ -449,6 +536,7 @@ mod tests {
             share_rate: 0,
             share_rate_milli: None,
             leaving: false,
+            rate_by_slots: true,
         }
     }
 
@@ -527,17 +615,54 @@ mod tests {
         hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
         assert_eq!(s.applied.concurrency, 3, "rank 1 of 3: 3 of 8 slots");
+        assert_eq!(
+            s.applied.rate_milli, 15_000,
+            "and 15 of 40 calls/s, in proportion to its slots"
+        );
         // Nothing arrives any more, not even our own beats.
         for _ in 0..20 {
             now += Duration::from_millis(250);
             let e = s.evaluate(now, 0, TIMING);
             assert!(
-                e.share.concurrency <= 3 && e.share.rate_milli <= 14_000,
+                e.share.concurrency <= 3 && e.share.rate_milli <= 15_000,
                 "grew to {:?} while hearing nobody",
                 e.share
             );
         }
         assert_eq!(s.applied, Share::ZERO);
+    }
+
+    /// During a rolling upgrade an older peer splits the rate evenly (14 + 13 + 13 of 40):
+    /// this replica then takes the smaller of the two splits, so old and new never add up to
+    /// more than the rate; with only new peers it takes its part in proportion to its slots.
+    #[test]
+    fn an_older_peer_means_the_smaller_split() {
+        let settle = |z_is_old: bool| {
+            let mut now = Instant::now();
+            let mut s = Membership::new("m".into(), 100, DOMAIN, Share::ZERO, now);
+            let z = Beat {
+                rate_by_slots: !z_is_old,
+                ..beat("z", 200, &["a", "m", "z"])
+            };
+            for round in 0..2 {
+                if round > 0 {
+                    now += TIMING.discovery + SETTLE;
+                }
+                s.receive(beat("a", 50, &["a", "m", "z"]), now);
+                s.receive(z.clone(), now);
+                hear_self(&mut s, now);
+            }
+            s.evaluate(now, 0, TIMING);
+            s.applied
+        };
+        let new = settle(false);
+        assert_eq!((new.concurrency, new.rate_milli), (3, 15_000));
+        let mixed = settle(true);
+        assert_eq!(
+            (mixed.concurrency, mixed.rate_milli),
+            (3, 13_000),
+            "rank 1 of 3: min(15, 13)"
+        );
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! `{id, started_ms, seq, domain limits, view, settled, stable_ms, leaving}`.
 //!
 //! Each replica counts the replicas heard from within three periods (itself included), orders
-//! them by start time then id, and takes its share by rank: the domain's calls per second and
-//! simultaneous calls are each split into whole numbers, `total / n` plus one for the first
-//! `total % n` ranks, so the shares add up to exactly the domain's limits (a replica ranked
-//! past the total gets 0 of that limit). When replicas disagree on the domain's limits, every
-//! one uses the smallest.
+//! them by start time then id, and takes its share by rank: the domain's simultaneous calls
+//! are split into whole numbers, `total / n` plus one for the first `total % n` ranks, and its
+//! calls per second in proportion to those slots ([`split_rate`]: 40 calls/s and 8 slots over
+//! 3 replicas is 15 + 15 + 10 for 3 + 3 + 2 slots), so the shares add up to exactly the
+//! domain's limits and every replica loads its slots alike (a replica ranked past the slots
+//! gets no share at all). When replicas disagree on the domain's limits, every one uses the
+//! smallest.
 //!
 //! Changes are made safe by their direction:
 //! - **Shrinking** is applied at once.
