@@ -718,6 +718,19 @@ where
     Ok(())
 }
 
+/// Run `cmd` to its end and return its output; panics with the exit status and stderr when
+/// it did not succeed.
+pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The violations of `value` against `schemas/<name>.schema.json` (empty when it is valid).
 /// Formats are checked too (`date-time`, ...), which JSON Schema 2020-12 leaves off by default.
 pub fn schema_errors(name: &str, value: &Value) -> Vec<String> {

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::{TestEnv, Truth, assert_schema, binary, emulator_stats, passport_png};
+use ocr_tests::{TestEnv, Truth, assert_schema, binary, emulator_stats, output_ok, passport_png};
 use serde_json::Value;
 
 const SECRET: &str = "super-secret-value-123";
@@ -71,15 +71,7 @@ async fn process_prints_the_record_for_a_file_and_an_s3_object() {
     let file = dir.path().join("scan.jpg"); // the name lies; the bytes are a PNG
     std::fs::write(&file, &png).unwrap();
     for target in [file.display().to_string(), "s3://scans/one.png".to_string()] {
-        let out = env
-            .worker_command(&["process", &target], &[])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = output_ok(&mut env.worker_command(&["process", &target], &[]));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_schema("result", &v);
         assert_eq!(v["passport"]["number"], Value::from(truth.number.clone()));

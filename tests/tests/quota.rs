@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ocr_infra::emulator::{EmulatorConfig, Latency};
 use ocr_tests::{
-    TestEnv, Truth, WorkerHandle, emulator_patch, emulator_stats, eventually, passport_png,
+    TestEnv, Truth, WorkerHandle, emulator_admin, emulator_patch, emulator_stats, eventually,
+    passport_png,
 };
 use serde_json::json;
 
@@ -388,5 +389,50 @@ async fn a_replica_stopped_on_a_configuration_error_leaves_the_presence() {
     assert!(got.iter().all(|r| r.queue == "result"), "{got:?}");
     b.stop().await.unwrap();
     a.stop().await.unwrap();
+    env.cleanup().await;
+}
+
+/// Issue 15, memory: a bulk job fetches its image only while the process holds fewer than its
+/// OCR share plus a read-ahead of as many again (2 slots: 4 images). With the calls held at
+/// the emulator and a prefetch of 12, the other 8 deliveries wait unfetched; before the gate
+/// all 12 images were read into memory at once.
+#[tokio::test]
+async fn only_the_share_and_a_read_ahead_of_images_are_fetched() {
+    const WAITING: &str = "ocr_worker_jobs_waiting_for_image";
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_max_concurrency = Some(2);
+    args.prefetch = Some(12);
+    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        metric(&w, LIMIT).await == 2.0
+    })
+    .await
+    .expect("alone, the whole domain: 2 slots");
+    emulator_admin(&env, "hold").await.unwrap();
+    let before = env.s3.faults().gets();
+    upload_jobs(&env, 12, 700).await;
+    eventually(WAIT, || async {
+        emulator_stats(&env).await.unwrap().held == 2 && metric(&w, WAITING).await == 8.0
+    })
+    .await
+    .expect("2 calls held at the emulator, 8 jobs waiting to fetch");
+    assert_eq!(
+        env.s3.faults().gets() - before,
+        4,
+        "2 images sent, 2 read ahead, no more"
+    );
+    emulator_admin(&env, "release").await.unwrap();
+    let got = env.collect(12, WAIT).await.unwrap();
+    assert_eq!(got.len(), 12);
+    assert!(got.iter().all(|r| r.queue == "result"), "{got:?}");
+    assert_eq!(
+        env.s3.faults().gets() - before,
+        12,
+        "each image fetched once"
+    );
+    assert_eq!(metric(&w, WAITING).await, 0.0);
+    w.stop().await.unwrap();
     env.cleanup().await;
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::{Received, TestEnv, Truth, assert_schema, emulator_stats, passport_png};
+use ocr_tests::{Received, TestEnv, Truth, assert_schema, emulator_stats, output_ok, passport_png};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "scans";
@@ -295,15 +295,7 @@ async fn enqueueing_the_same_prefix_again_makes_no_new_ocr_call() {
     let env = env_with(5).await;
     let worker = env.spawn_worker(store_settings(&env)).await.unwrap();
     let enqueue = |env: &TestEnv| {
-        let out = env
-            .worker_command(&["enqueue", &format!("s3://{BUCKET}/in/")], &[])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        output_ok(&mut env.worker_command(&["enqueue", &format!("s3://{BUCKET}/in/")], &[]));
     };
     enqueue(&env);
     let first = results_by_id(&env.collect(5, WAIT).await.unwrap());

@@ -7,8 +7,8 @@ use ocr_common::intake::{IgnoredEvent, Intake};
 use ocr_common::message::DeadLetterMessage;
 use ocr_infra::emulator::EmulatorConfig;
 use ocr_tests::{
-    TestEnv, Truth, assert_schema, eventbridge_object_created, minio_event, passport_png,
-    s3_notification, s3_test_event, schema_errors, sns_notification,
+    TestEnv, Truth, assert_schema, eventbridge_object_created, minio_event, output_ok,
+    passport_png, s3_notification, s3_test_event, schema_errors, sns_notification,
 };
 use serde_json::{Value, json};
 
@@ -307,15 +307,7 @@ async fn a_real_result_passes_its_schema_and_a_wrong_date_time_fails_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scan.png");
     std::fs::write(&file, passport_png(&Truth::synthetic(5))).unwrap();
-    let out = env
-        .worker_command(&["process", &file.display().to_string()], &[])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_ok(&mut env.worker_command(&["process", &file.display().to_string()], &[]));
     let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_schema("result", &v);
     v["completed_at"] = json!("2026-11-26T24:61:00Z");

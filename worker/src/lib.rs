@@ -25,6 +25,7 @@ pub mod consumer;
 pub mod dlq;
 pub mod enqueue;
 pub mod health;
+pub mod image_gate;
 pub mod limiter;
 pub mod metrics;
 pub mod ocr;

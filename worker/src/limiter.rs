@@ -45,14 +45,17 @@ use ocr_common::lane::Lane;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
+use crate::image_gate::{ImageGate, ImageHold, images_for_share};
+
 /// How early (relative to its ideal slot) the pacer lets a call go, absorbing timer lateness.
 pub const RATE_TOLERANCE: Duration = Duration::from_millis(2);
 /// Fraction of the share's rate left unused, so that tolerance and network delay never put
 /// one call too many in a sliding second.
 pub const RATE_MARGIN: f64 = 0.008;
 /// The window over which a process keeps to its share: the domain's sliding second, longer by
-/// [`RATE_MARGIN`] (8 ms), so that calls whose network delays differ by up to that much never
-/// put one call too many into one of the domain's seconds.
+/// [`RATE_MARGIN`] (8 ms): up to [`RATE_TOLERANCE`] of it absorbs timer lateness, the rest
+/// covers calls whose network delays differ, so neither puts one call too many into one of
+/// the domain's seconds.
 pub const RATE_WINDOW: Duration = Duration::from_millis(1008);
 /// Granularity of the adaptive rate factor (the rate is `share × steps / RATE_STEPS`).
 pub const RATE_STEPS: u32 = 8;
@@ -241,6 +244,8 @@ pub struct OcrLimiter {
     lane_heads: [tokio::sync::Mutex<()>; 2],
     inner: Mutex<Inner>,
     slots: Arc<Semaphore>,
+    /// Fetched images held by bulk jobs, bounded by the share ([`crate::image_gate`]).
+    images: Arc<ImageGate>,
     pacer: RwLock<Option<Arc<Pacer>>>,
     /// Start times of the calls of the last [`RATE_WINDOW`], oldest first, kept across
     /// pacers so a change of share never starts a window afresh.
@@ -370,6 +375,7 @@ impl OcrLimiter {
             lane_changed: Notify::new(),
             lane_heads: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
             slots: Arc::new(Semaphore::new(domain.concurrency as usize)),
+            images: ImageGate::new(images_for_share(domain.concurrency)),
             inner: Mutex::new(inner),
             pacer: RwLock::new(pacer.map(Arc::new)),
             starts: Mutex::new(std::collections::VecDeque::new()),
@@ -482,6 +488,7 @@ impl OcrLimiter {
         }
         let rate_changed = inner.share.rate_milli != share.rate_milli;
         inner.share = share;
+        self.images.set_limit(images_for_share(share.concurrency));
         if inner.aimd != NO_BACKOFF && inner.aimd >= share.concurrency {
             inner.aimd = NO_BACKOFF;
         }
@@ -628,16 +635,20 @@ impl OcrLimiter {
                 // Cannot happen (burst > cells); fall back to one cell.
                 p.limiter.until_ready_with_jitter(jitter).await;
             }
+            // When the window said a place frees: a waiter woken a little late by the timer
+            // is counted at that time, so timer lateness does not accumulate.
+            let mut due = None;
             loop {
                 if self.paused_remaining().is_some() {
                     self.wait_pause().await;
                     continue;
                 }
-                let until = match self.enter_window(&p) {
+                let until = match self.enter_window(&p, due) {
                     Window::Entered => return,
                     Window::PacerChanged => continue 'pacer,
                     Window::FullUntil(t) => t,
                 };
+                due = Some(until);
                 // Waiters of one window wake a little apart, not all at once.
                 let spread = rand::random_range(0..=RATE_JITTER.as_micros() as u64);
                 tokio::select! {
@@ -655,21 +666,35 @@ impl OcrLimiter {
     /// Count a call starting now if `pacer` is still the current one and fewer than its cap
     /// started in the last [`RATE_WINDOW`]. Checked and counted under one lock, so
     /// concurrent callers never both take the last place.
-    fn enter_window(&self, pacer: &Arc<Pacer>) -> Window {
+    ///
+    /// `due`: when this caller was told a place frees. If the timer woke it at most
+    /// [`RATE_TOLERANCE`] after that, the call is counted at `due` (never before the newest
+    /// start), as the GCRA pacer absorbs lateness: otherwise each late wake-up would push
+    /// the next window back and the rate would fall by the timer's lateness (about 0.15 %
+    /// with tokio's 1 ms timer). A call then starts at most 2 ms after the time it is
+    /// counted at, so any cap + 1 calls still span more than 1.006 s.
+    fn enter_window(&self, pacer: &Arc<Pacer>, due: Option<Instant>) -> Window {
         let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
         if !self.current_pacer().is_some_and(|c| Arc::ptr_eq(&c, pacer)) {
             return Window::PacerChanged;
         }
         let now = Instant::now();
+        let mut at = now;
+        if let Some(due) = due
+            && due <= now
+            && now.duration_since(due) <= RATE_TOLERANCE
+        {
+            at = starts.back().map_or(due, |&newest| due.max(newest));
+        }
         while starts
             .front()
-            .is_some_and(|&t| now.duration_since(t) >= RATE_WINDOW)
+            .is_some_and(|&t| at.duration_since(t) >= RATE_WINDOW)
         {
             starts.pop_front();
         }
         let cap = pacer.window_cap;
         if starts.len() < cap {
-            starts.push_back(now);
+            starts.push_back(at);
             Window::Entered
         } else {
             Window::FullUntil(starts[starts.len() - cap] + RATE_WINDOW)
@@ -826,6 +851,18 @@ impl OcrLimiter {
     /// [usable](Share::is_usable) takes no deliveries at all: see `consumer::gate`.
     pub fn prefetch_hint(&self) -> u16 {
         (self.share().concurrency.saturating_mul(2)).clamp(1, 256) as u16
+    }
+
+    /// Wait until this process holds fewer fetched images than its share allows
+    /// ([`crate::image_gate`]); a bulk job holds the returned place from before it fetches
+    /// its image until its OCR call is over.
+    pub async fn hold_image(&self) -> ImageHold {
+        self.images.hold().await
+    }
+
+    /// Fetched images held by bulk jobs now, and the limit.
+    pub fn images_held(&self) -> (u32, u32) {
+        (self.images.held(), self.images.limit())
     }
 
     /// Whether this process's share lets any call start ([`Share::is_usable`]).

@@ -337,6 +337,8 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// OCR calls in flight now.
     pub ocr_in_flight: Gauge,
+    /// Bulk jobs waiting to fetch their image ([`crate::image_gate`]).
+    pub images_waiting: Gauge,
     /// This process's current OCR concurrency limit.
     pub ocr_limit: Gauge,
     /// This process's share of the domain rate, calls per second.
@@ -399,6 +401,7 @@ impl Metrics {
             results_reused: Counter::default(),
             in_flight: Gauge::default(),
             ocr_in_flight: Gauge::default(),
+            images_waiting: Gauge::default(),
             ocr_limit: Gauge::default(),
             ocr_rate_share: Gauge::default(),
             ocr_quota_utilisation: Gauge::default(),
@@ -502,6 +505,11 @@ impl Metrics {
             "ocr_in_flight",
             "OCR calls in flight",
             m.ocr_in_flight.clone(),
+        );
+        registry.register(
+            "jobs_waiting_for_image",
+            "Bulk jobs waiting to fetch their image: at most the OCR share plus a read-ahead of images are held at once",
+            m.images_waiting.clone(),
         );
         registry.register(
             "ocr_concurrency_limit",

@@ -129,6 +129,16 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
                     looked_up = Some(tag);
                 }
             }
+            // A bulk job fetches only while the process holds fewer images than its share
+            // allows (`crate::image_gate`); a priority job passes. Held until the OCR call
+            // is over.
+            let hold = match lane {
+                Lane::Bulk => {
+                    let _waiting = crate::metrics::GaugeHold::new(&self.metrics.images_waiting);
+                    Some(quota_wait(self.limiter.hold_image()).await)
+                }
+                Lane::Priority => None,
+            };
             let loaded = self
                 .load(job)
                 .instrument(tracing::info_span!("stage", stage = "fetch"))
@@ -145,16 +155,13 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
             {
                 return Ok(reused);
             }
-            let mut reply = self.recognize(&loaded.image, lane, attempts).await?;
+            let LoadedImage { image, source } = loaded;
+            let mut reply = self.recognize(&image, lane, attempts).await?;
+            drop(image);
+            drop(hold);
             let raw = std::mem::take(&mut reply.raw);
             let now = chrono::Utc::now();
-            let result = build_result(
-                reply,
-                loaded.source,
-                job,
-                attempts.load(Ordering::Acquire),
-                now,
-            )?;
+            let result = build_result(reply, source, job, attempts.load(Ordering::Acquire), now)?;
             match (&self.results, &tag) {
                 (Some(store), Some(tag)) => {
                     self.keep(store, job, tag, result, raw, now)

@@ -82,7 +82,7 @@ pub struct S3Config {
     pub secret_key: String,
 }
 
-/// Handle to change a running server's behaviour (for fault tests).
+/// Handle to change a running server's behaviour (for fault tests), and to count its GETs.
 #[derive(Debug, Clone, Default)]
 pub struct S3Faults {
     delay_ms: Arc<AtomicU64>,
@@ -90,6 +90,8 @@ pub struct S3Faults {
     archived_prefix: Arc<RwLock<Option<String>>>,
     /// GET latency range in milliseconds, `(min, max)`; `(0, 0)` is off.
     get_latency_ms: Arc<RwLock<(u64, u64)>>,
+    /// GET requests received (object reads and listings).
+    gets: Arc<AtomicU64>,
 }
 
 impl S3Faults {
@@ -129,6 +131,11 @@ impl S3Faults {
             return Duration::ZERO;
         }
         Duration::from_millis(rand::random_range(min..=max))
+    }
+
+    /// GET requests received so far (object reads and listings), counted on arrival.
+    pub fn gets(&self) -> u64 {
+        self.gets.load(Ordering::Relaxed)
     }
 
     /// Delay every request by `delay` before serving it.
@@ -180,6 +187,7 @@ pub async fn serve(
             let service = service.clone();
             let mut delay = Duration::from_millis(faults.delay_ms.load(Ordering::Relaxed));
             if req.method() == hyper::Method::GET {
+                faults.gets.fetch_add(1, Ordering::Relaxed);
                 delay += faults.get_latency();
             }
             async move {

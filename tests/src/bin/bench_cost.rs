@@ -39,7 +39,13 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
         .map(|(_, r)| r)
         .ok_or_else(|| anyhow::anyhow!("unreadable /proc/{pid}/stat"))?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    // utime and stime are fields 14 and 15: the 12th and 13th after the comm.
+    let field = |i: usize| -> anyhow::Result<f64> {
+        Ok(f.get(i)
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat has {} fields after comm", f.len()))?
+            .parse()?)
+    };
+    let ticks = field(11)? + field(12)?;
     Ok(ticks / clock_ticks_per_second())
 }
 
