@@ -860,11 +860,6 @@ impl OcrLimiter {
         self.images.hold().await
     }
 
-    /// Fetched images held by bulk jobs now, and the limit.
-    pub fn images_held(&self) -> (u32, u32) {
-        (self.images.held(), self.images.limit())
-    }
-
     /// Whether this process's share lets any call start ([`Share::is_usable`]).
     pub fn has_usable_share(&self) -> bool {
         self.share().is_usable()
