@@ -77,13 +77,13 @@ impl ImageGate {
         }
     }
 
-    /// The limit now.
-    pub fn limit(&self) -> u32 {
+    #[cfg(test)]
+    fn limit(&self) -> u32 {
         self.state().1
     }
 
-    /// Images held now.
-    pub fn held(&self) -> u32 {
+    #[cfg(test)]
+    fn held(&self) -> u32 {
         let (capacity, _) = *self.state();
         capacity.saturating_sub(self.holds.available_permits() as u32)
     }

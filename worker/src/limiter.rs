@@ -12,11 +12,11 @@
 //!     average at the fraction; a new pacer starts with no credit.
 //!   - a sliding window: at most the share rounded up in any [`RATE_WINDOW`] (the domain's
 //!     sliding second, plus the margin), counted over every call this process started,
-//!     across changes of share, at the moment it starts (after any pause). This is the rule the domain enforces, so the replicas' shares
-//!     add up to at most the domain's rate in any sliding second. Unlike pacing one call per
-//!     period, it does not throw away the time a call could not start because every slot was
-//!     busy: a slow call is caught up within the window (issue 15; docs/quota.md has the
-//!     numbers).
+//!     across changes of share, at the moment it starts (after any pause). This is the rule
+//!     the domain enforces, so the replicas' shares add up to at most the domain's rate in
+//!     any sliding second. Unlike pacing one call per period, it does not throw away the
+//!     time a call could not start because every slot was busy: a slow call is caught up
+//!     within the window (issue 15; docs/quota.md has the numbers).
 //!
 //!   Waiters of both wake with a little jitter so they do not stampede.
 //! - **Simultaneous calls**: a semaphore whose permits in circulation follow
@@ -175,7 +175,7 @@ impl Pacer {
             limiter,
             cells,
             rate,
-            window_cap: window_cap.max(1),
+            window_cap,
         }
     }
 }
@@ -202,18 +202,16 @@ impl Inner {
             * (1.0 - RATE_MARGIN)
     }
 
-    /// Calls allowed in any [`RATE_WINDOW`]: the share times the adaptive factor, rounded
-    /// up (a whole share of 13 calls/s: 13; a fractional 2.5: 3).
-    fn window_cap(&self) -> usize {
-        (u64::from(self.share.rate_milli) * u64::from(self.rate_steps))
-            .div_ceil(u64::from(MILLI) * u64::from(RATE_STEPS)) as usize
-    }
-
+    /// The pacer for the share times the adaptive factor (none at rate 0). Its window cap is
+    /// that rate rounded up (a whole share of 13 calls/s: 13; a fractional 2.5: 3), at least
+    /// 1 since the rate is above 0.
     fn pacer(&self) -> Option<Pacer> {
         let rate = self.rate();
-        let whole = (u64::from(self.share.rate_milli) * u64::from(self.rate_steps))
-            .is_multiple_of(u64::from(MILLI) * u64::from(RATE_STEPS));
-        (rate > 0.0).then(|| Pacer::new(rate, self.window_cap(), whole))
+        let scaled = u64::from(self.share.rate_milli) * u64::from(self.rate_steps);
+        let per_call = u64::from(MILLI) * u64::from(RATE_STEPS);
+        let window_cap = scaled.div_ceil(per_call) as usize;
+        let whole = scaled.is_multiple_of(per_call);
+        (rate > 0.0).then(|| Pacer::new(rate, window_cap, whole))
     }
 }
 
@@ -1070,15 +1068,19 @@ mod tests {
     async fn paces_within_the_share_in_any_second() {
         // 20 calls/s: 21 calls must span more than one second.
         let l = OcrLimiter::new(20.0, 4);
-        let start = std::time::Instant::now();
         let mut times = Vec::new();
-        for _ in 0..21 {
-            drop(l.acquire().await);
-            times.push(start.elapsed());
-        }
+        quick_calls(&l, 21, Instant::now(), &mut times).await;
         let span = times[20] - times[0];
         assert!(span >= Duration::from_millis(1000), "{span:?}");
         assert!(span < Duration::from_millis(1100), "{span:?}");
+    }
+
+    /// `n` calls one after another, each ending at once; their start times after `start`.
+    async fn quick_calls(l: &Arc<OcrLimiter>, n: usize, start: Instant, times: &mut Vec<Duration>) {
+        for _ in 0..n {
+            drop(l.acquire().await);
+            times.push(start.elapsed());
+        }
     }
 
     /// Issue 15: calls that could not start on time (here: the one slot was busy with a slow
@@ -1090,19 +1092,13 @@ mod tests {
         let l = OcrLimiter::new(10.0, 1);
         let start = Instant::now();
         let mut times = Vec::new();
-        for _ in 0..10 {
-            drop(l.acquire().await);
-            times.push(start.elapsed());
-        }
+        quick_calls(&l, 10, start, &mut times).await;
         let slow = l.acquire().await;
         times.push(start.elapsed());
         // The slow call: the only slot stays busy for 400 ms, four periods.
         tokio::time::sleep(Duration::from_millis(400)).await;
         drop(slow);
-        for _ in 0..4 {
-            drop(l.acquire().await);
-            times.push(start.elapsed());
-        }
+        quick_calls(&l, 4, start, &mut times).await;
         let caught_up = times[14] - times[11];
         assert!(caught_up < Duration::from_millis(150), "{caught_up:?}");
         for w in times.windows(11) {
@@ -1121,10 +1117,7 @@ mod tests {
         let l = OcrLimiter::new(10.0, 4);
         let start = Instant::now();
         let mut times = Vec::new();
-        for _ in 0..10 {
-            drop(l.acquire().await);
-            times.push(start.elapsed());
-        }
+        quick_calls(&l, 10, start, &mut times).await;
         l.set_share(Share {
             concurrency: 4,
             rate_milli: 5_000,
@@ -1145,12 +1138,8 @@ mod tests {
     async fn paces_a_share_below_one_call_per_second() {
         let l = OcrLimiter::new(0.8, 2);
         assert_eq!(l.domain().rate_milli, 800);
-        let start = Instant::now();
         let mut times = Vec::new();
-        for _ in 0..3 {
-            drop(l.acquire().await);
-            times.push(start.elapsed());
-        }
+        quick_calls(&l, 3, Instant::now(), &mut times).await;
         let period = Duration::from_secs_f64(1.0 / (0.8 * (1.0 - RATE_MARGIN)));
         for w in times.windows(2) {
             let gap = w[1] - w[0];

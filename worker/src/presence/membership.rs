@@ -107,33 +107,39 @@ pub fn split_rate(total_milli: u32, slots: u32, n: u32, rank: u32) -> u32 {
     if n == 0 {
         return total_milli;
     }
-    let weight = |r: u32| {
-        if slots == 0 {
-            1
-        } else {
-            u64::from(split(slots, n, r))
-        }
-    };
-    let weights: u64 = (0..n).map(weight).sum();
+    let weights: Vec<u64> = (0..n)
+        .map(|r| {
+            if slots == 0 {
+                1
+            } else {
+                u64::from(split(slots, n, r))
+            }
+        })
+        .collect();
+    let total_weight: u64 = weights.iter().sum();
     let (whole, frac) = (total_milli / MILLI, total_milli % MILLI);
-    // Each rank's quota of the whole calls, as floor and remainder (in 1/weights calls).
-    let quota = |r: u32| {
-        let exact = u64::from(whole) * weight(r);
-        (exact / weights, exact % weights)
-    };
-    let floors: u64 = (0..n).map(|r| quota(r).0).sum();
-    let left = u64::from(whole) - floors;
-    // The `left` calls go one each to the ranks with the largest remainders.
-    let (floor, rem) = quota(rank);
+    // Each rank's quota of the whole calls: a floor, and a remainder in 1/total_weight calls.
+    let quotas: Vec<(u64, u64)> = weights
+        .iter()
+        .map(|w| {
+            let exact = u64::from(whole) * w;
+            (exact / total_weight, exact % total_weight)
+        })
+        .collect();
+    let left = u64::from(whole) - quotas.iter().map(|q| q.0).sum::<u64>();
+    // The `left` calls go one each to the ranks with the largest remainders (ties to the
+    // lower rank); they all have a remainder, since the remainders add up to `left` wholes.
+    let (floor, rem) = quotas[rank as usize];
     let ahead = (0..n)
         .filter(|&r| {
-            let other = quota(r).1;
+            let other = quotas[r as usize].1;
             other > rem || (other == rem && r < rank)
         })
         .count() as u64;
-    let whole_share = floor + u64::from(rem > 0 && ahead < left);
-    // The fraction goes to the `whole % with_slots`-th rank that has a slot.
-    let with_slots: Vec<u32> = (0..n).filter(|&r| weight(r) > 0).collect();
+    let whole_share = floor + u64::from(ahead < left);
+    // The fraction goes to the `whole % with_slots`-th rank that has a slot (there is one:
+    // rank 0 always has).
+    let with_slots: Vec<u32> = (0..n).filter(|&r| weights[r as usize] > 0).collect();
     let frac_rank = with_slots[(whole as usize) % with_slots.len()];
     let frac_share = if rank == frac_rank { frac } else { 0 };
     whole_share as u32 * MILLI + frac_share
