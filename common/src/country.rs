@@ -11,6 +11,9 @@
 //! the official long forms, the usual short forms and the adjective printed as nationality on
 //! many passports (`BRITISH CITIZEN`, `DEUTSCH`, `CANADIAN/CANADIENNE`, ...).
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 /// (code, names). Names are upper-case; matching compares letters only.
 const TABLE: &[(&str, &[&str])] = &[
     (
@@ -1290,14 +1293,27 @@ pub fn lookup(s: &str) -> Option<&'static str> {
         .map(key)
         .filter(|k| !k.is_empty())
         .find_map(|k| {
-            TABLE
+            // The first table entry whose code or one of whose names matches.
+            let by_code = TABLE
                 .iter()
-                .find(|(code, names)| {
-                    (k.len() == 3 && *code == k) || names.iter().any(|n| key(n) == k)
-                })
-                .map(|(code, _)| *code)
+                .position(|(code, _)| k.len() == 3 && *code == k);
+            let by_name = NAME_KEYS.get(&k).copied();
+            by_code.into_iter().chain(by_name).min().map(|i| TABLE[i].0)
         })
 }
+
+/// Every name's matching [`key`] → the index of the first table entry that lists it: the
+/// keys are made once, not for every name at every lookup (that was most of a record's
+/// normalization time).
+static NAME_KEYS: LazyLock<HashMap<String, usize>> = LazyLock::new(|| {
+    let mut keys = HashMap::new();
+    for (i, (_, names)) in TABLE.iter().enumerate() {
+        for name in *names {
+            keys.entry(key(name)).or_insert(i);
+        }
+    }
+    keys
+});
 
 #[cfg(test)]
 mod tests {

@@ -39,8 +39,8 @@ pub struct OcrImage {
 pub struct OcrReply {
     /// Parsed body.
     pub response: OcrResponse,
-    /// The body's JSON tree, as received (what the result store keeps).
-    pub raw: serde_json::Value,
+    /// The body as received (what the result store keeps); empty for a reused answer.
+    pub raw: Vec<u8>,
     /// The `requestId` we sent.
     pub request_id: String,
     /// Wall time of the call.
@@ -178,11 +178,11 @@ impl OcrApi for ClovaClient {
         let headers = resp.headers().clone();
         if status.is_success() {
             let body = read_capped(resp, MAX_RESPONSE_BYTES).await?;
-            let (response, raw) = clova::parse_response_tree(&body)
-                .map_err(|e| JobError::BadResponse(e.to_string()))?;
+            let response =
+                clova::parse_response(&body).map_err(|e| JobError::BadResponse(e.to_string()))?;
             return Ok(OcrReply {
                 response,
-                raw,
+                raw: body,
                 request_id,
                 duration: started.elapsed(),
             });

@@ -257,7 +257,7 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         self.metrics.store_request("lookup", "hit");
         let reply = OcrReply {
             response,
-            raw: serde_json::Value::Null,
+            raw: Vec::new(),
             request_id: entry.result.ocr.request_id.clone(),
             duration: Duration::from_millis(entry.result.ocr.duration_ms),
         };
@@ -283,14 +283,17 @@ impl<S: ObjectStore, O: OcrApi> Pipeline<S, O> {
         job: &Job,
         tag: &ContentTag,
         result: ResultMessage,
-        raw: serde_json::Value,
+        raw: Vec<u8>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<ResultMessage, JobError> {
+        // The tree is built only here, for the entry: the answer itself was read without one.
+        let clova_response = serde_json::from_slice(&raw)
+            .map_err(|_| JobError::BadResponse("answer is not a JSON tree".into()))?;
         let entry = ResultEntry {
             entry_version: ENTRY_VERSION,
             normalizer_version: NORMALIZER_VERSION,
             written_by: format!("ocr-worker {}", env!("CARGO_PKG_VERSION")),
-            clova_response: raw,
+            clova_response,
             result,
             stored_at: now,
         };

@@ -1,11 +1,14 @@
 //! Typed model of the CLOVA OCR `/document/id-card` response and of its error bodies.
 //!
 //! The wire format is camelCase JSON. Reading is deliberately lenient and never panics:
-//! [`parse_response`] first parses the body into a JSON tree (bounded in size and nesting by
-//! [`MAX_BODY_BYTES`] and `serde_json`'s recursion limit), then converts it by hand
-//! ([`lenient`]): numbers where strings belong are stringified, wrong-typed leaves are dropped,
-//! long arrays are cut (see [`MAX_CANDIDATES`]). Only structural problems that make the response
-//! unusable (not JSON, not an object, `images` not an array, ...) become a [`ResponseError`].
+//! numbers where strings belong are stringified, wrong-typed leaves are dropped, long arrays are
+//! cut (see [`MAX_CANDIDATES`]). Only structural problems that make the response unusable (not
+//! JSON, not an object, `images` not an array, ...) become a [`ResponseError`].
+//!
+//! The rules are written once, over a JSON tree (bounded in size and nesting by
+//! [`MAX_BODY_BYTES`] and `serde_json`'s recursion limit), in [`lenient`]. The hot path,
+//! [`parse_response`], applies them while it streams the bytes (`wire`, no tree) and leaves
+//! every body it declines to the tree reader, which also makes every [`ResponseError`].
 //!
 //! Every type here also implements `Deserialize` through the same lenient reader, so
 //! `serde_json::from_slice::<OcrResponse>` and [`parse_response`] agree, and a value serialized
@@ -13,6 +16,7 @@
 
 mod error_body;
 pub mod lenient;
+mod wire;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -340,16 +344,15 @@ pub struct Vertex {
 }
 
 /// Parse a `200 OK` body of `POST /document/id-card`. Never panics.
+///
+/// Read straight into the model ([`wire`]) when it can be; a body that reading declines is
+/// read through the JSON tree ([`lenient`]), which classifies what is wrong with it.
 pub fn parse_response(body: &[u8]) -> Result<OcrResponse, ResponseError> {
-    let value = parse_json(body)?;
-    lenient::response(&value)
-}
-
-/// [`parse_response`], also handing back the JSON tree the answer was read from (what the
-/// result store keeps), without parsing twice.
-pub fn parse_response_tree(body: &[u8]) -> Result<(OcrResponse, Value), ResponseError> {
-    let value = parse_json(body)?;
-    Ok((lenient::response(&value)?, value))
+    check_body(body)?;
+    match wire::response(body) {
+        Some(response) => Ok(response),
+        None => lenient::response(&parse_json(body)?),
+    }
 }
 
 /// Read an answer from a JSON tree kept earlier (a stored entry's `clova_response`), under
@@ -358,8 +361,8 @@ pub fn response_from_tree(value: &Value) -> Result<OcrResponse, ResponseError> {
     lenient::response(value)
 }
 
-/// Parse bytes into a JSON tree, classifying failures.
-pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseError> {
+/// The size and emptiness checks made before any parsing.
+fn check_body(body: &[u8]) -> Result<(), ResponseError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ResponseError::TooLarge {
             len: body.len(),
@@ -369,6 +372,12 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ResponseError::Empty);
     }
+    Ok(())
+}
+
+/// Parse bytes into a JSON tree, classifying failures.
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseError> {
+    check_body(body)?;
     serde_json::from_slice::<Value>(body).map_err(|e| classify(&e))
 }
 
