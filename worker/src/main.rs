@@ -200,15 +200,18 @@ fn split_s3(url: &str) -> Option<(&str, &str)> {
 /// system when the job drops the image. Left alone, glibc raises its mmap threshold after the
 /// first large free (up to 32 MiB), and image buffers are then carved from per-thread heaps
 /// that keep what was freed: with 5 MB images and 4 OCR slots peak RSS was 126 MB against
-/// issue 15's bound of 124 MB, and 91 MB with the threshold pinned (BENCHMARKS.md), for about
-/// 18 % more CPU per such image (fresh pages). Images under 1 MiB are not affected.
-/// `MALLOC_MMAP_THRESHOLD_`, when set, still decides.
+/// issue 15's bound of 124 MB, and 92 MB with the threshold pinned (BENCHMARKS.md), for about
+/// 11-18 % more CPU per such image (fresh pages). Images under 1 MiB are not affected. A
+/// threshold set in the environment (`MALLOC_MMAP_THRESHOLD_`, or `GLIBC_TUNABLES` naming
+/// `glibc.malloc.mmap_threshold`) still decides.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn pin_mmap_threshold() {
     const THRESHOLD: libc::c_int = 1 << 20;
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-        // SAFETY: `mallopt` sets one of glibc's allocator tunables under the allocator's own
-        // lock; it takes no pointers and is safe to call while other threads allocate.
+    let set_by_env = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some()
+        || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("mmap_threshold"));
+    if !set_by_env {
+        // SAFETY: called from `main` before the runtime or any other thread exists, as glibc
+        // asks of `mallopt`; it takes no pointers and only sets an allocator tunable.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
         }
@@ -218,9 +221,17 @@ fn pin_mmap_threshold() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn pin_mmap_threshold() {}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     pin_mmap_threshold();
+    // What `#[tokio::main]` builds (`TOKIO_WORKER_THREADS` is still read by the builder), made
+    // here so that the allocator is set before the runtime's threads start.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     // `[default: …]` in `--help` comes from the one place the defaults are written.
     let matches = with_defaults_in_help(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
