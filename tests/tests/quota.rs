@@ -9,6 +9,7 @@ use ocr_tests::{
     TestEnv, Truth, WorkerHandle, emulator_admin, emulator_patch, emulator_stats, eventually,
     passport_png,
 };
+use ocr_worker::config::SettingsArgs;
 use serde_json::json;
 
 const BUCKET: &str = "passports";
@@ -18,6 +19,17 @@ const RATE: &str = "ocr_worker_ocr_rate_share_calls_per_second";
 
 async fn metric(w: &WorkerHandle, name: &str) -> f64 {
     w.metric(name).await.unwrap_or(-1.0)
+}
+
+/// A worker spawned with `args`, once it holds the whole domain alone: all `slots` slots.
+async fn spawn_alone(env: &TestEnv, args: &SettingsArgs, slots: f64) -> WorkerHandle {
+    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        metric(&w, LIMIT).await == slots
+    })
+    .await
+    .expect("alone, the replica holds the whole domain");
+    w
 }
 
 async fn upload_jobs(env: &TestEnv, n: u64, seed: u64) {
@@ -118,12 +130,7 @@ async fn backs_off_on_0025_and_does_not_count_it_as_an_attempt() {
     args.clova_ocr_rate_per_sec = Some(50.0);
     args.clova_ocr_max_concurrency = Some(4);
     args.presence_heartbeat_ms = Some(200);
-    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
-    eventually(Duration::from_secs(10), || async {
-        metric(&w, LIMIT).await == 4.0
-    })
-    .await
-    .expect("alone, the replica holds the whole domain");
+    let w = spawn_alone(&env, &args, 4.0).await;
 
     // The domain is tighter than configured: the worker must find out from the 0025s.
     emulator_patch(&env, json!({"max_concurrency": 1}))
@@ -349,12 +356,7 @@ async fn a_replica_stopped_on_a_configuration_error_leaves_the_presence() {
     args.clova_ocr_rate_per_sec = Some(10.0);
     args.clova_ocr_max_concurrency = Some(2);
     args.presence_heartbeat_ms = Some(100);
-    let a = env.spawn_worker(args.load().unwrap()).await.unwrap();
-    eventually(Duration::from_secs(10), || async {
-        metric(&a, LIMIT).await == 2.0
-    })
-    .await
-    .expect("alone, the whole domain");
+    let a = spawn_alone(&env, &args, 2.0).await;
     // Either may take a job: the bad one stops on its first call and nacks its job back,
     // which the good one then does.
     let mut bad = args.clone();
@@ -404,12 +406,7 @@ async fn only_the_share_and_a_read_ahead_of_images_are_fetched() {
     let mut args = env.settings_args();
     args.clova_ocr_max_concurrency = Some(2);
     args.prefetch = Some(12);
-    let w = env.spawn_worker(args.load().unwrap()).await.unwrap();
-    eventually(Duration::from_secs(10), || async {
-        metric(&w, LIMIT).await == 2.0
-    })
-    .await
-    .expect("alone, the whole domain: 2 slots");
+    let w = spawn_alone(&env, &args, 2.0).await;
     emulator_admin(&env, "hold").await.unwrap();
     let before = env.s3.faults().gets();
     upload_jobs(&env, 12, 700).await;

@@ -351,7 +351,7 @@ pub fn parse_response(body: &[u8]) -> Result<OcrResponse, ResponseError> {
     check_body(body)?;
     match wire::response(body) {
         Some(response) => Ok(response),
-        None => lenient::response(&parse_json(body)?),
+        None => lenient::response(&read_tree(body)?),
     }
 }
 
@@ -378,6 +378,11 @@ fn check_body(body: &[u8]) -> Result<(), ResponseError> {
 /// Parse bytes into a JSON tree, classifying failures.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseError> {
     check_body(body)?;
+    read_tree(body)
+}
+
+/// The JSON tree of a body already through [`check_body`].
+fn read_tree(body: &[u8]) -> Result<Value, ResponseError> {
     serde_json::from_slice::<Value>(body).map_err(|e| classify(&e))
 }
 

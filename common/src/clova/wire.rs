@@ -45,6 +45,31 @@ trait FromObject: Default {
     }
 }
 
+/// The `visit_*` methods of every scalar and of `null`, each answering `$none`; the visitor
+/// writes its own `visit_seq` and `visit_map`.
+macro_rules! otherwise {
+    ($none:expr) => {
+        fn visit_bool<Er: de::Error>(self, _: bool) -> Result<Self::Value, Er> {
+            Ok($none)
+        }
+        fn visit_i64<Er: de::Error>(self, _: i64) -> Result<Self::Value, Er> {
+            Ok($none)
+        }
+        fn visit_u64<Er: de::Error>(self, _: u64) -> Result<Self::Value, Er> {
+            Ok($none)
+        }
+        fn visit_f64<Er: de::Error>(self, _: f64) -> Result<Self::Value, Er> {
+            Ok($none)
+        }
+        fn visit_str<Er: de::Error>(self, _: &str) -> Result<Self::Value, Er> {
+            Ok($none)
+        }
+        fn visit_unit<Er: de::Error>(self) -> Result<Self::Value, Er> {
+            Ok($none)
+        }
+    };
+}
+
 /// Reads any JSON value and keeps nothing, with every string still checked.
 struct Skip;
 
@@ -61,24 +86,7 @@ impl<'de> Visitor<'de> for SkipVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
+    otherwise!(Skip);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
         while seq.next_element::<Skip>()?.is_some() {}
         Ok(Skip)
@@ -235,30 +243,6 @@ impl<'de, T: FromObject> de::Deserialize<'de> for Lax<T> {
 }
 
 struct LaxVisitor<T>(PhantomData<T>);
-
-/// Forwards every non-object value to [`SkipVisitor`] with `$none` as the answer.
-macro_rules! otherwise {
-    ($none:expr) => {
-        fn visit_bool<Er: de::Error>(self, _: bool) -> Result<Self::Value, Er> {
-            Ok($none)
-        }
-        fn visit_i64<Er: de::Error>(self, _: i64) -> Result<Self::Value, Er> {
-            Ok($none)
-        }
-        fn visit_u64<Er: de::Error>(self, _: u64) -> Result<Self::Value, Er> {
-            Ok($none)
-        }
-        fn visit_f64<Er: de::Error>(self, _: f64) -> Result<Self::Value, Er> {
-            Ok($none)
-        }
-        fn visit_str<Er: de::Error>(self, _: &str) -> Result<Self::Value, Er> {
-            Ok($none)
-        }
-        fn visit_unit<Er: de::Error>(self) -> Result<Self::Value, Er> {
-            Ok($none)
-        }
-    };
-}
 
 impl<'de, T: FromObject> Visitor<'de> for LaxVisitor<T> {
     type Value = Lax<T>;
