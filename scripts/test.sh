@@ -11,7 +11,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Alert rules, manifests, KEDA objects, compose file, each in its own tool.
 scripts/validate-deploy.sh
-# The resilience tests start the worker's binary; build it first (the benchmark binaries are
-# not needed: README, "Benchmarks", builds them in release).
-cargo build -p ocr-worker --bins --locked
+# The end-to-end tests start the worker's binary: `cargo test --workspace` builds it, because
+# the worker package has integration tests of its own (worker/tests/cli.rs), with the same
+# features as the rest of this one build. A separate `cargo build -p ocr-worker` first would
+# resolve features for the worker alone and compile 52 crates (aws-sdk-s3 among them) twice.
 cargo test --workspace --locked

@@ -864,7 +864,9 @@ pub fn s3_test_event(bucket: &str) -> Value {
 
 /// Path of a workspace binary (`ocr-worker`, `ocr-infra`) of the same build profile as this
 /// test or benchmark executable.
-/// `scripts/test.sh` builds them before the tests.
+/// `cargo test --workspace` builds them (their packages have integration tests of their own);
+/// a single test target run alone (`cargo test -p ocr-tests --test quota`) needs
+/// `cargo build --bins` first.
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // Tests run from target/<profile>/deps/, benchmark binaries from target/<profile>/.
@@ -877,7 +879,7 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
+        "{} is missing: run `cargo build --bins` first (`cargo test --workspace` builds it)",
         path.display()
     );
     path

@@ -1,63 +1,9 @@
-//! The `ocr-worker` binary as an operator meets it: help, configuration errors, `process`.
-
-use std::process::Command;
+//! The `ocr-worker` binary as an operator meets it: `process` on a file and an S3 object. Help
+//! and configuration errors: `worker/tests/cli.rs`.
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::{TestEnv, Truth, assert_schema, binary, emulator_stats, output_ok, passport_png};
+use ocr_tests::{TestEnv, Truth, assert_schema, emulator_stats, output_ok, passport_png};
 use serde_json::Value;
-
-const SECRET: &str = "super-secret-value-123";
-
-#[test]
-fn help_lists_every_setting_and_never_a_secret() {
-    let out = Command::new(binary("ocr-worker"))
-        .args(["run", "--help"])
-        .env("CLOVA_OCR_SECRET", SECRET)
-        .env("AMQP_URL", format!("amqp://user:{SECRET}@host:5672/%2f"))
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
-    assert!(!help.contains(SECRET), "{help}");
-    for env in [
-        "AMQP_URL",
-        "CLOVA_OCR_INVOKE_URL",
-        "CLOVA_OCR_SECRET",
-        "CLOVA_OCR_RATE_PER_SEC",
-        "CLOVA_OCR_MAX_CONCURRENCY",
-        "OCR_JOBS_QUEUE",
-        "OCR_PREFETCH",
-        "OCR_MAX_IMAGE_BYTES",
-        "OCR_JOB_DEADLINE_SECS",
-    ] {
-        assert!(help.contains(env), "--help does not list {env}");
-    }
-}
-
-#[test]
-fn a_bad_setting_is_named_and_exits_2() {
-    let out = Command::new(binary("ocr-worker"))
-        .arg("run")
-        .env_clear()
-        .env("CLOVA_OCR_INVOKE_URL", "http://127.0.0.1:1/custom/v1/d/k")
-        .env("CLOVA_OCR_SECRET", SECRET)
-        .env("CLOVA_OCR_MAX_CONCURRENCY", "0")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("CLOVA_OCR_MAX_CONCURRENCY"), "{err}");
-    assert!(!err.contains(SECRET));
-
-    let out = Command::new(binary("ocr-worker"))
-        .arg("run")
-        .env_clear()
-        .env("CLOVA_OCR_SECRET", SECRET)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("CLOVA_OCR_INVOKE_URL"));
-}
 
 // Multi-threaded: the blocking `Command::output` below must not starve the in-process servers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
