@@ -91,7 +91,8 @@ impl Returns {
 /// On a classic queue the broker only says "redelivered", so a redelivery is charged one
 /// call however often it happened: a job crashing the worker on every delivery pays up to
 /// `max_attempts - carried - 1` calls per redelivery, without bound in the number of them
-/// (classic queues have no delivery limit either). docs/delivery.md states both bounds.
+/// (classic queues have no delivery limit either). README.md, "Delivery guarantees", states
+/// both bounds.
 pub fn charged_attempts(carried: u32, returns: Returns) -> u32 {
     carried.saturating_add(returns.count())
 }

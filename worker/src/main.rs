@@ -221,14 +221,21 @@ fn pin_mmap_threshold() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn pin_mmap_threshold() {}
 
+/// Runtime threads unless `TOKIO_WORKER_THREADS` says otherwise. The worker waits on the
+/// network and the OCR quota, not on its CPU: one thread spares the wake-ups of threads
+/// handing work to each other, 0.76 and 0.91 of the CPU per job of one thread per core on two
+/// 2-core machines, at the same or a higher throughput (BENCHMARKS.md, docs/operations.md).
+const DEFAULT_RUNTIME_THREADS: usize = 1;
+
 fn main() -> anyhow::Result<()> {
     pin_mmap_threshold();
-    // What `#[tokio::main]` builds (`TOKIO_WORKER_THREADS` is still read by the builder), made
-    // here so that the allocator is set before the runtime's threads start.
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    // Built here rather than by `#[tokio::main]` so that the allocator is set before the
+    // runtime's threads start.
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        runtime.worker_threads(DEFAULT_RUNTIME_THREADS);
+    }
+    runtime.enable_all().build()?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
