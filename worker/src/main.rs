@@ -223,7 +223,7 @@ fn pin_mmap_threshold() {}
 
 /// Runtime threads unless `TOKIO_WORKER_THREADS` says otherwise. The worker waits on the
 /// network and the OCR quota, not on its CPU: one thread spares the wake-ups of threads
-/// handing work to each other, 0.76 and 0.91 of the CPU per job of one thread per core on two
+/// handing work to each other, 0.76 and 0.89 of the CPU per job of one thread per core on two
 /// 2-core machines, at the same or a higher throughput (BENCHMARKS.md, docs/operations.md).
 const DEFAULT_RUNTIME_THREADS: usize = 1;
 
