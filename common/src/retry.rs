@@ -74,6 +74,19 @@ impl Returns {
             Returns::AtLeastOnce => 1,
         }
     }
+
+    /// The returns left to charge once `free` of them are known to have paid nothing: the
+    /// process itself gave the delivery back before any OCR call (it was waiting for a slot
+    /// or an image place when its session ended). Only a count can be reduced: a classic
+    /// queue's flag says "at least one" and may hide a paid return behind a free one, so it
+    /// stays as it is.
+    pub fn less_free(self, free: u32) -> Returns {
+        match self {
+            Returns::Counted(n) if free >= n => Returns::None,
+            Returns::Counted(n) => Returns::Counted(n - free),
+            other => other,
+        }
+    }
 }
 
 /// The paid OCR calls to charge a delivery with before it makes any (issue 12, defect 6).
@@ -86,7 +99,8 @@ impl Returns {
 /// most `max_attempts` paid calls on a quorum queue, whatever the crashes, because each call
 /// is counted either in the copy's header (an outcome was published) or by the broker (it was
 /// not). The price is a retry lost to a return that paid nothing (deliveries still buffered
-/// at a crash); the broker's `x-delivery-limit` counts those returns the same way.
+/// at a crash), unless the process that gave it back still knows it paid nothing
+/// ([`Returns::less_free`]); the broker's `x-delivery-limit` counts those returns the same way.
 ///
 /// On a classic queue the broker only says "redelivered", so a redelivery is charged one
 /// call however often it happened: a job crashing the worker on every delivery pays up to
@@ -230,6 +244,47 @@ mod tests {
                 }
             }
             Decision::Stop { .. } => Want::Stop,
+        }
+    }
+
+    #[test]
+    fn only_counted_returns_are_forgiven_and_never_more_than_there_were() {
+        assert_eq!(Returns::Counted(3).less_free(1), Returns::Counted(2));
+        assert_eq!(Returns::Counted(3).less_free(3), Returns::None);
+        assert_eq!(Returns::Counted(2).less_free(7), Returns::None);
+        assert_eq!(Returns::Counted(2).less_free(0), Returns::Counted(2));
+        assert_eq!(Returns::AtLeastOnce.less_free(5), Returns::AtLeastOnce);
+        assert_eq!(Returns::None.less_free(1), Returns::None);
+    }
+
+    /// Returns that paid nothing, forgiven, do not use the budget; paid ones still stop the
+    /// job at it, however they are interleaved.
+    #[test]
+    fn forgiven_returns_keep_the_budget_for_paid_calls() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            delays: vec![Duration::from_secs(1)],
+        };
+        // Each delivery: either it waits and its session dies before its call (a free
+        // return, known to the process), or it pays and its session dies before the outcome.
+        for pattern in [0b0000_u32, 0b1010, 0b0110_1101, 0b0111_1111] {
+            let (mut returns, mut free, mut paid) = (0, 0, 0);
+            for step in 0..40 {
+                let charged = charged_attempts(
+                    0,
+                    Returns::from_broker(returns, returns > 0).less_free(free),
+                );
+                if !policy.may_call_again(charged) {
+                    break;
+                }
+                if pattern >> (step % 8) & 1 == 1 {
+                    free += 1; // gave back before the call
+                } else {
+                    paid += 1; // billed, then the session dies before the outcome
+                }
+                returns += 1;
+            }
+            assert_eq!(paid, 3, "pattern {pattern:#b}");
         }
     }
 

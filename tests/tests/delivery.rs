@@ -293,6 +293,35 @@ async fn queue_expiry_never_touches_queues_that_hold_outcomes() {
     env.cleanup().await;
 }
 
+/// An environment with one passport at `passports/p.png`, and worker settings under which
+/// only a lost session ends a call held at the service: no call timeout, no in-process retry.
+async fn held_call_env(seed: u64) -> (TestEnv, ocr_worker::config::SettingsArgs) {
+    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
+    env.create_bucket("passports").await.unwrap();
+    env.put(
+        "passports",
+        "p.png",
+        ocr_tests::passport_png(&ocr_tests::Truth::synthetic(seed)),
+    )
+    .await
+    .unwrap();
+    let mut args = env.settings_args();
+    args.call_timeout_secs = Some(120.0);
+    args.quick_retries = Some(0);
+    (env, args)
+}
+
+/// The broker closes the worker's connections; the worker drops the call it held.
+async fn lose_the_session(env: &TestEnv) {
+    let closed = ocr_tests::close_worker_connections(env).unwrap();
+    assert!(closed >= 1, "the worker's connections were closed");
+    eventually(WAIT, || async {
+        ocr_tests::emulator_stats(env).await.unwrap().held == 0
+    })
+    .await
+    .unwrap();
+}
+
 /// Defect 6: a job's paid calls are remembered across redeliveries. Each delivery's OCR call
 /// reaches the service and then the session dies before an outcome (the broker closes the
 /// worker's connection while the call is held): the header count never moves, so before the
@@ -301,21 +330,9 @@ async fn queue_expiry_never_touches_queues_that_hold_outcomes() {
 /// ends as `retries_exhausted`.
 #[tokio::test]
 async fn paid_calls_are_charged_across_redeliveries() {
-    let env = TestEnv::start(EmulatorConfig::default()).await.unwrap();
-    env.create_bucket("passports").await.unwrap();
-    env.put(
-        "passports",
-        "p.png",
-        ocr_tests::passport_png(&ocr_tests::Truth::synthetic(61)),
-    )
-    .await
-    .unwrap();
-    let mut args = env.settings_args();
+    let (env, mut args) = held_call_env(61).await;
     args.max_attempts = Some(2);
     args.prefetch = Some(1);
-    // Neither a call timeout nor an in-process retry may end a held call: only the session.
-    args.call_timeout_secs = Some(120.0);
-    args.quick_retries = Some(0);
     let worker = env.spawn_worker(args.load().unwrap()).await.unwrap();
     let collector = env.collector().await.unwrap();
     ocr_tests::emulator_admin(&env, "hold").await.unwrap();
@@ -332,13 +349,7 @@ async fn paid_calls_are_charged_across_redeliveries() {
         .unwrap();
         // Its session dies before any outcome: the broker takes the delivery back, and the
         // worker drops the call.
-        let closed = ocr_tests::close_worker_connections(&env).unwrap();
-        assert!(closed >= 1, "the worker's connections were closed");
-        eventually(WAIT, || async {
-            ocr_tests::emulator_stats(&env).await.unwrap().held == 0
-        })
-        .await
-        .unwrap();
+        lose_the_session(&env).await;
     }
     // The third delivery arrives charged with 2 paid calls: it may not call again.
     collector.wait_until(WAIT, |c| !c.is_empty()).await.unwrap();
@@ -352,6 +363,88 @@ async fn paid_calls_are_charged_across_redeliveries() {
     assert_eq!(
         stats.received_total, 2,
         "two paid calls, not one per delivery"
+    );
+    worker.stop().await.unwrap();
+    env.cleanup().await;
+}
+
+/// A return that paid nothing is not charged when the process that gave the delivery back
+/// knows it. One OCR slot, four jobs with a publish id as `ocr-worker enqueue` gives them,
+/// but the last without (as from another producer): one call is held at the service while
+/// the others wait for the slot; the broker closes the worker's connection. All four come
+/// back with `x-delivery-count` 1. The one that was calling is charged that return (it may
+/// have been billed) and pays again: 2 attempts. The two with a publish id that only waited
+/// are charged nothing: 1 attempt each. The one without cannot be told from another message
+/// and is charged: 2. Before the fix every return was charged: 2, 2, 2, 2.
+#[tokio::test]
+async fn a_return_that_paid_nothing_is_not_charged() {
+    let (env, mut args) = held_call_env(62).await;
+    args.clova_ocr_max_concurrency = Some(1);
+    args.prefetch = Some(4);
+    args.max_attempts = Some(3);
+    let worker = env.spawn_worker(args.load().unwrap()).await.unwrap();
+    let collector = env.collector().await.unwrap();
+    ocr_tests::emulator_admin(&env, "hold").await.unwrap();
+    for id in ["first", "second", "third"] {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "ocr-publish-id".into(),
+            AMQPValue::LongString(format!("test-{id}").as_str().into()),
+        );
+        env.publish_job_with_headers(id, "passports", "p.png", headers)
+            .await
+            .unwrap();
+    }
+    env.publish_job("no-publish-id", "passports", "p.png")
+        .await
+        .unwrap();
+    // One call at the service, held; the other two jobs are delivered and wait for the slot.
+    eventually(WAIT, || async {
+        let s = ocr_tests::emulator_stats(&env).await.unwrap();
+        s.received_total == 1 && s.held == 1
+    })
+    .await
+    .unwrap();
+    eventually(WAIT, || async {
+        let q = rabbitmqctl(&["-q", "list_queues", "name", "messages_unacknowledged"]).unwrap();
+        q.lines().any(|l| {
+            let mut f = l.split_whitespace();
+            f.next() == Some(env.names.jobs.as_str()) && f.next() == Some("4")
+        })
+    })
+    .await
+    .unwrap();
+    lose_the_session(&env).await;
+    ocr_tests::emulator_admin(&env, "release").await.unwrap();
+    collector.wait_until(WAIT, |c| c.len() >= 4).await.unwrap();
+    let got = collector.snapshot();
+    let attempts = |id: &str| {
+        let o = got
+            .iter()
+            .find(|o| o.message_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no outcome for {id}"));
+        assert_eq!(o.queue, "result", "{id}: {}", o.body["error"]);
+        o.body["attempts"].as_i64().unwrap()
+    };
+    assert_eq!(
+        attempts("no-publish-id"),
+        2,
+        "charged in full without a publish id"
+    );
+    let mut with_id: Vec<i64> = ["first", "second", "third"].map(attempts).to_vec();
+    with_id.sort_unstable();
+    assert_eq!(
+        with_id,
+        vec![1, 1, 2],
+        "attempts of the jobs with a publish id"
+    );
+    assert_eq!(
+        ocr_tests::emulator_stats(&env)
+            .await
+            .unwrap()
+            .received_total,
+        5,
+        "the held call and one call per job after the return"
     );
     worker.stop().await.unwrap();
     env.cleanup().await;

@@ -100,6 +100,7 @@ impl Application {
                 metrics,
                 health: Arc::new(Health::default()),
                 stop: CancellationToken::new(),
+                free_returns: Arc::default(),
             },
             http_addr,
             http_listener,

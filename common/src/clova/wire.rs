@@ -933,14 +933,13 @@ mod tests {
                 prop_oneof![
                     prop::collection::vec(inner.clone(), 0..4)
                         .prop_map(|v| format!("[{}]", v.join(","))),
-                    prop::collection::vec(
-                        (
-                            prop::sample::select(&["x", "text", "vertices", "pp", "ic", "zz"][..]),
-                            inner
-                        ),
+                    // Distinct keys: a key given twice is for `obj(.., true)` to make.
+                    prop::collection::btree_map(
+                        prop::sample::select(&["x", "text", "vertices", "pp", "ic", "zz"][..]),
+                        inner,
                         0..4
                     )
-                    .prop_map(|m| object(&m)),
+                    .prop_map(|m| object(&m.into_iter().collect::<Vec<_>>())),
                 ]
             })
             .boxed()

@@ -1,7 +1,7 @@
 //! One delivery, from its bytes to the outcome the retry policy chose, then published and
 //! settled by [`outcome`](super::outcome).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use lapin::message::Delivery;
 use ocr_common::failure::JobError;
@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::outcome::Route;
+use super::returns::{Charge, MessageKey};
 use super::{Context, Outcome};
 use crate::amqp::{self, ATTEMPTS_HEADER, Publisher, RETRIES_HEADER};
 use crate::ocr::OcrApi;
@@ -36,6 +37,8 @@ struct Attempted {
     /// The job, when it parsed (where its dead letter is stored).
     job: Option<Box<Job>>,
     decision: Decision<Vec<u8>>,
+    /// The job's paid calls, when it parsed: settled once the delivery is acked.
+    charge: Option<Charge>,
 }
 
 /// Salvage a job id from an invalid but JSON job: only a string that would have been a valid
@@ -109,21 +112,29 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
                         error: JobError::InvalidJob(invalid),
                         attempts: 0,
                     },
+                    charge: None,
                 });
             }
         };
         let props = &delivery.properties;
+        let message_id = message_id_of(delivery, Some(&job));
+        let key = MessageKey::of(delivery, &message_id);
         // Paid calls so far: the copy's header plus one for every time the broker took
-        // this delivery back without an outcome (defect 6: a call then a crash).
-        let attempts = AtomicU32::new(retry::charged_attempts(
-            amqp::header_u32(props, ATTEMPTS_HEADER),
-            amqp::returns(delivery),
-        ));
+        // this delivery back without an outcome (defect 6: a call then a crash), less the
+        // returns this process knows paid nothing.
+        let free = key.as_ref().map_or(0, |k| self.free_returns.free(k));
+        let returns = amqp::returns(delivery).less_free(free);
+        let charge = Charge::new(
+            self.free_returns.clone(),
+            key,
+            retry::charged_attempts(amqp::header_u32(props, ATTEMPTS_HEADER), returns),
+        );
+        let attempts = &charge.attempts;
         tracing::Span::current().record("job_id", job.job_id.as_str());
         let retries = amqp::header_u32(props, RETRIES_HEADER);
         let deadline = self.settings.retry.job_deadline;
         // Quota waits do not run the deadline down; waiting past it is a quota wait.
-        let work = self.pipeline.process(&job, lane, &attempts);
+        let work = self.pipeline.process(&job, lane, attempts);
         let res = match crate::pipeline::under_job_deadline(deadline, work).await {
             Ok(r) => r,
             // A job that only waited for a paused quota is not a job that failed.
@@ -138,10 +149,11 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let attempts = attempts.load(Ordering::Acquire);
         tracing::Span::current().record("attempt", attempts);
         Attempt::Decided(Attempted {
-            message_id: message_id_of(delivery, Some(&job)),
+            message_id,
             job_id: Some(job.job_id.clone()),
             job: Some(Box::new(job)),
             decision: retry::decide(body, attempts, retries, &self.settings.retry.policy),
+            charge: Some(charge),
         })
     }
 
@@ -232,6 +244,7 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
             message_id,
             job,
             decision,
+            charge,
         } = match self.attempt(delivery, lane).await {
             Attempt::Decided(attempted) => attempted,
             Attempt::Ignored(reason) => return self.settle_ignored(delivery, reason).await,
@@ -304,6 +317,14 @@ impl<S: ObjectStore, O: OcrApi> Context<S, O> {
         let published = self
             .publish_outcome(publish, delivery, route, &body, &message_id, headers)
             .await;
-        self.settle(delivery, published, outcome, &message_id).await
+        let outcome = self.settle(delivery, published, outcome, &message_id).await;
+        // Acked: the message will not come back. Otherwise the charge, dropped, remembers a
+        // return that paid nothing.
+        if let (Some(charge), Outcome::Succeeded | Outcome::DeadLettered(_) | Outcome::Retried) =
+            (charge, &outcome)
+        {
+            charge.settled();
+        }
+        outcome
     }
 }

@@ -21,6 +21,7 @@ mod delivery;
 mod gate;
 mod outcome;
 mod poison;
+mod returns;
 mod session;
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct Context<S, O> {
     pub health: Arc<Health>,
     /// Cancelled when a configuration error must stop consumption.
     pub stop: CancellationToken,
+    /// Deliveries given back without a paid call, so their next charge leaves them out.
+    pub free_returns: Arc<returns::FreeReturns>,
 }
 
 impl<S, O> Clone for Context<S, O> {
@@ -88,6 +91,7 @@ impl<S, O> Clone for Context<S, O> {
             metrics: self.metrics.clone(),
             health: self.health.clone(),
             stop: self.stop.clone(),
+            free_returns: self.free_returns.clone(),
         }
     }
 }
