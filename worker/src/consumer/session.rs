@@ -267,7 +267,10 @@ async fn session_on<S: ObjectStore, O: OcrApi>(
         }
         Err(_) => {
             // The session is dead: its tasks can never ack. Drop them; the broker redelivers.
-            tasks.abort_all();
+            // Waiting for the aborted tasks to be dropped means every delivery that never
+            // called has recorded its free return (`returns.rs`) before the next session can
+            // be handed the message again.
+            tasks.shutdown().await;
         }
     }
     // Our jobs are over (drained or abandoned): the presence leaves, so the other replicas
