@@ -388,7 +388,7 @@ async fn a_return_that_paid_nothing_is_not_charged() {
     for id in ["first", "second", "third"] {
         let mut headers = FieldTable::default();
         headers.insert(
-            "ocr-publish-id".into(),
+            ocr_worker::amqp::PUBLISH_ID_HEADER.into(),
             AMQPValue::LongString(format!("test-{id}").as_str().into()),
         );
         env.publish_job_with_headers(id, "passports", "p.png", headers)
@@ -398,7 +398,7 @@ async fn a_return_that_paid_nothing_is_not_charged() {
     env.publish_job("no-publish-id", "passports", "p.png")
         .await
         .unwrap();
-    // One call at the service, held; the other two jobs are delivered and wait for the slot.
+    // One call at the service, held; the other three jobs wait for the slot or an image place.
     eventually(WAIT, || async {
         let s = ocr_tests::emulator_stats(&env).await.unwrap();
         s.received_total == 1 && s.held == 1

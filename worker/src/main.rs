@@ -231,11 +231,34 @@ fn main() -> anyhow::Result<()> {
     pin_mmap_threshold();
     // Built here rather than by `#[tokio::main]` so that the allocator is set before the
     // runtime's threads start.
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        runtime.worker_threads(DEFAULT_RUNTIME_THREADS);
+    let threads = runtime_threads().unwrap_or_else(|e| {
+        eprintln!("ocr-worker: {e}");
+        std::process::exit(2);
+    });
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+/// `TOKIO_WORKER_THREADS` read here, not by tokio, which panics on a value that is not a
+/// positive whole number: a bad one is a configuration error (exit 2) like any other setting.
+fn runtime_threads() -> Result<usize, String> {
+    match std::env::var("TOKIO_WORKER_THREADS") {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_RUNTIME_THREADS),
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                format!("TOKIO_WORKER_THREADS must be a whole number above 0, not {v:?}")
+            }),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err("TOKIO_WORKER_THREADS must be a whole number above 0".into())
+        }
     }
-    runtime.enable_all().build()?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -59,3 +59,18 @@ fn a_bad_setting_is_named_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CLOVA_OCR_INVOKE_URL"));
 }
+
+#[test]
+fn a_bad_runtime_thread_count_is_named_and_exits_2() {
+    for bad in ["abc", "0", "-1"] {
+        let out = Command::new(BIN)
+            .arg("--help")
+            .env("TOKIO_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("TOKIO_WORKER_THREADS"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -116,11 +116,11 @@ impl FreeReturns {
 /// records a free return of its message.
 pub struct Charge {
     returns: Arc<FreeReturns>,
+    /// Taken by [`Charge::settled`]: a settled delivery has nothing left to record.
     key: Option<MessageKey>,
     on_arrival: u32,
     /// Paid calls so far, this delivery's and the ones charged on arrival.
     pub attempts: AtomicU32,
-    settled: bool,
 }
 
 impl Charge {
@@ -131,15 +131,13 @@ impl Charge {
             key,
             on_arrival,
             attempts: AtomicU32::new(on_arrival),
-            settled: false,
         }
     }
 
     /// The delivery was acked: nothing to remember, and what was remembered is done with.
     pub fn settled(mut self) {
-        self.settled = true;
-        if let Some(key) = &self.key {
-            self.returns.forget(key);
+        if let Some(key) = self.key.take() {
+            self.returns.forget(&key);
         }
     }
 }
@@ -147,7 +145,6 @@ impl Charge {
 impl Drop for Charge {
     fn drop(&mut self) {
         if let Some(key) = self.key.take()
-            && !self.settled
             && self.attempts.load(Ordering::Acquire) == self.on_arrival
         {
             self.returns.record(key);
