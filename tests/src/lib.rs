@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use ocr_infra::truth::{Noise, Recognition, Truth};
 
+pub mod bench;
+
 /// The broker URL tests use.
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
