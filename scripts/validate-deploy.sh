@@ -62,8 +62,12 @@ so = docs["ScaledObject"]["spec"]
 dep = docs["Deployment"]["spec"]["template"]["spec"]
 port = 8467
 conc = int(cm["CLOVA_OCR_MAX_CONCURRENCY"])
-if not (1 <= so["minReplicaCount"] <= so["maxReplicaCount"] <= conc):
-    problems.append(f"need 1 <= minReplicaCount <= maxReplicaCount <= CLOVA_OCR_MAX_CONCURRENCY ({conc}): {so['minReplicaCount']}, {so['maxReplicaCount']}")
+# Replicas that get slots: one per slot, or with OCR_MIN_SLOTS_PER_REPLICA = k the oldest
+# conc // k (at least 1), plus one standby to take over; more only idle.
+k = int(cm.get("OCR_MIN_SLOTS_PER_REPLICA", "1"))
+useful = conc if k <= 1 else max(1, conc // k) + 1
+if not (1 <= so["minReplicaCount"] <= so["maxReplicaCount"] <= useful):
+    problems.append(f"need 1 <= minReplicaCount <= maxReplicaCount <= {useful} (CLOVA_OCR_MAX_CONCURRENCY {conc}, OCR_MIN_SLOTS_PER_REPLICA {k}): {so['minReplicaCount']}, {so['maxReplicaCount']}")
 queues = [t["metadata"]["queueName"] for t in so["triggers"] if t["type"] == "rabbitmq"]
 if queues[:1] != [cm["OCR_JOBS_QUEUE"]] or len(set(queues)) != len(queues):
     problems.append(f"one rabbitmq trigger per lane, the jobs lane first: {queues}")

@@ -61,12 +61,24 @@ pub fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
-/// Context switches of every thread of `pid` so far (voluntary + involuntary).
-pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
-    let mut total = 0;
+/// Context switches so far (voluntary + involuntary) of each live thread of `pid`, by thread
+/// id. A thread that has exited is no longer listed: its switches are lost.
+pub fn context_switches(pid: u32) -> anyhow::Result<std::collections::HashMap<u64, u64>> {
+    let mut by_thread = std::collections::HashMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let status = std::fs::read_to_string(task?.path().join("status"))?;
-        total += status
+        let task = task?;
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        // A thread may exit between the listing and the read.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let switches = status
             .lines()
             .filter_map(|l| {
                 l.strip_prefix("voluntary_ctxt_switches:")
@@ -74,14 +86,32 @@ pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
             })
             .filter_map(|v| v.trim().parse::<u64>().ok())
             .sum::<u64>();
+        by_thread.insert(tid, switches);
     }
-    Ok(total)
+    Ok(by_thread)
 }
 
-/// The median (the upper one of an even count).
+/// Switches between two readings of [`context_switches`], thread by thread (a thread born
+/// in between counts from 0; one that exited in between is lost).
+fn switches_since(
+    before: &std::collections::HashMap<u64, u64>,
+    after: &std::collections::HashMap<u64, u64>,
+) -> u64 {
+    after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// The median: the middle value, or the mean of the two middle values of an even count
+/// (`NaN` for none).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// One run's readings of a measured process, from [`Meter::start`] to [`Meter::finish`].
@@ -128,7 +158,7 @@ impl Reading {
 pub struct Meter {
     pid: u32,
     cpu: f64,
-    switches: u64,
+    switches: std::collections::HashMap<u64, u64>,
     start: std::time::Instant,
 }
 
@@ -150,7 +180,8 @@ impl Meter {
         Ok(Reading {
             secs,
             cpu_us_per_job: (cpu_seconds(self.pid)? - self.cpu) / n * 1e6,
-            switches_per_job: (context_switches(self.pid)? - self.switches) as f64 / n,
+            switches_per_job: switches_since(&self.switches, &context_switches(self.pid)?) as f64
+                / n,
             peak_rss_mb: peak_rss_mb(self.pid)?,
             jobs_per_sec: n / secs,
         })

@@ -317,6 +317,99 @@ async fn a_replica_without_a_share_takes_no_deliveries() {
     env.cleanup().await;
 }
 
+/// Issue 15 (heavy-tailed latency): with `OCR_MIN_SLOTS_PER_REPLICA` at the domain's slots,
+/// the oldest replica holds them all and the younger ones stand by without a consumer. When
+/// it stops in the middle of a backlog, the next oldest takes the whole domain, but only once
+/// the leaver's last calls have left the domain's sliding second: no refusal at any point.
+#[tokio::test]
+async fn a_minimum_of_slots_puts_the_domain_on_the_oldest_replica() {
+    let env = TestEnv::start(EmulatorConfig {
+        max_concurrency: Some(4),
+        rate_per_sec: Some(20),
+        latency: Latency::Fixed { ms: 50 },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    env.create_bucket(BUCKET).await.unwrap();
+    let mut args = env.settings_args();
+    args.clova_ocr_max_concurrency = Some(4);
+    args.clova_ocr_rate_per_sec = Some(20.0);
+    args.presence_heartbeat_ms = Some(100);
+    args.min_slots_per_replica = Some(4);
+    let first = spawn_alone(&env, &args, 4.0).await;
+    let mut standby = Vec::new();
+    for _ in 0..2 {
+        standby.push(env.spawn_worker(args.load().unwrap()).await.unwrap());
+    }
+    // Everyone counts three replicas and the oldest still holds everything.
+    let all = [&first, &standby[0], &standby[1]];
+    let views = eventually(Duration::from_secs(10), || async {
+        for w in all {
+            if metric(w, "ocr_worker_replicas").await != 3.0 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    views.expect("three replicas in every view");
+    let limits = [
+        metric(&first, LIMIT).await,
+        metric(&standby[0], LIMIT).await,
+        metric(&standby[1], LIMIT).await,
+    ];
+    assert_eq!(limits, [4.0, 0.0, 0.0]);
+    eventually(Duration::from_secs(5), || async {
+        work_consumers(&env).await == 1
+    })
+    .await
+    .expect("only the replica with the slots consumes");
+
+    // A backlog of 3 s at the domain's rate; the oldest stops a quarter of the way in.
+    let jobs = 60;
+    let collector = env.collector().await.unwrap();
+    upload_jobs(&env, jobs, 700).await;
+    collector.wait_until(WAIT, |c| c.len() >= 15).await.unwrap();
+    first.stop().await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        metric(&standby[0], LIMIT).await == 4.0 && metric(&standby[1], LIMIT).await == 0.0
+    })
+    .await
+    .expect("the next oldest takes the whole domain");
+    collector
+        .wait_until(WAIT, |c| c.len() >= jobs as usize)
+        .await
+        .unwrap();
+    let got = collector.snapshot();
+    let ids: std::collections::HashSet<&str> = got
+        .iter()
+        .filter_map(|r| r.body["job_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), jobs as usize, "every job once");
+    for r in &got {
+        assert_eq!(r.queue, "result", "{:?}", r.body);
+        // A delivery the stopping replica held but had not started goes back to the queue,
+        // and the next replica charges that return as a paid try (README, "Delivery
+        // guarantees"): 2 at most.
+        let attempts = r.body["attempts"].as_u64().unwrap_or(0);
+        assert!((1..=2).contains(&attempts), "{:?}", r.body["attempts"]);
+    }
+    let stats = emulator_stats(&env).await.unwrap();
+    assert_eq!(stats.rejected("0025"), 0, "{stats:?}");
+    assert!(stats.peak_in_flight <= 4, "{stats:?}");
+    let calls = |m: &std::collections::HashMap<String, f64>| {
+        counter(m, "ocr_worker_ocr_calls_total{result=\"ok\"}")
+    };
+    assert!(calls(&standby[0].metrics().await.unwrap()) > 0.0);
+    assert_eq!(calls(&standby[1].metrics().await.unwrap()), 0.0);
+    assert_eq!(work_consumers(&env).await, 1);
+    for w in standby {
+        w.stop().await.unwrap();
+    }
+    env.cleanup().await;
+}
+
 /// Issue 12, defect 3: a fractional domain rate (2.5 calls/s) over two replicas is
 /// 1.5 + 1 calls/s, and both work.
 #[tokio::test]

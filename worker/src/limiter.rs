@@ -405,7 +405,8 @@ impl OcrLimiter {
     }
 
     /// Where this replica stands among those sharing the domain: its part of the bulk floor
-    /// follows its rank (the floor is a share of the domain, dealt out from rank 0).
+    /// follows its rank (the floor is a share of the domain, dealt out from rank 0 over the
+    /// `replicas` that get slots).
     pub fn set_placement(&self, replicas: u32, rank: u32) {
         let mut lanes = self.lanes();
         lanes.replicas = replicas.max(1);

@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let jobs: usize = args.get(1).map_or(Ok(1500), |s| s.parse())?;
     let runs: usize = args.get(2).map_or(Ok(3), |s| s.parse())?;
+    anyhow::ensure!(runs > 0, "RUNS must be at least 1");
     let image_kb: usize = args.get(3).map_or(Ok(300), |s| s.parse())?;
     let prefetch: usize = args.get(4).map_or(Ok(32), |s| s.parse())?;
     let images = 64u64;

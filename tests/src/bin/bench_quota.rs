@@ -20,11 +20,13 @@
 //! ```text
 //! cargo build --release -p ocr-worker -p ocr-infra -p ocr-tests --bins
 //! target/release/bench_quota [--runs 3] [--secs 45] [--warmup 5] [--models uniform,lognormal,concurrency]
-//!     [--replicas 1,3,6] [--s3-latency 20-80] [--kill-at 0]
+//!     [--replicas 1,3,6] [--s3-latency 20-80] [--kill-at 0] [--kill-which youngest|oldest]
 //! ```
 //!
 //! The `ocr-worker` and `ocr-infra` binaries are looked up next to this one (override with
-//! `OCR_WORKER_BIN`, `OCR_INFRA_BIN`); RabbitMQ from `AMQP_URL` or 127.0.0.1:5672.
+//! `OCR_WORKER_BIN`, `OCR_INFRA_BIN`); RabbitMQ from `AMQP_URL` or 127.0.0.1:5672. The
+//! workers inherit this process's environment, so `OCR_MIN_SLOTS_PER_REPLICA=8 bench_quota …`
+//! measures that setting.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -87,6 +89,9 @@ struct Opts {
     secs: u64,
     warmup: u64,
     kill_at: u64,
+    /// Kill the oldest replica (the one `OCR_MIN_SLOTS_PER_REPLICA` gives the slots to first)
+    /// rather than the youngest.
+    kill_oldest: bool,
     models: Vec<Model>,
     replicas: Vec<usize>,
     s3_latency: (u64, u64),
@@ -98,6 +103,7 @@ fn opts() -> anyhow::Result<Opts> {
         secs: 45,
         warmup: 5,
         kill_at: 0,
+        kill_oldest: false,
         models: Vec::new(),
         replicas: vec![1, 3, 6],
         s3_latency: (20, 80),
@@ -112,6 +118,13 @@ fn opts() -> anyhow::Result<Opts> {
             "--secs" => o.secs = v.parse()?,
             "--warmup" => o.warmup = v.parse()?,
             "--kill-at" => o.kill_at = v.parse()?,
+            "--kill-which" => {
+                o.kill_oldest = match v.as_str() {
+                    "oldest" => true,
+                    "youngest" => false,
+                    _ => bail!("--kill-which oldest|youngest"),
+                }
+            }
             "--models" => models = v.clone(),
             "--replicas" => {
                 o.replicas = v
@@ -124,7 +137,7 @@ fn opts() -> anyhow::Result<Opts> {
                 o.s3_latency = (a.trim().parse()?, b.trim().parse()?);
             }
             _ => bail!(
-                "unknown argument {a} (--runs, --secs, --warmup, --kill-at, --models, --replicas, --s3-latency)"
+                "unknown argument {a} (--runs, --secs, --warmup, --kill-at, --kill-which, --models, --replicas, --s3-latency)"
             ),
         }
     }
@@ -207,7 +220,28 @@ impl Bench {
             .await?)
     }
 
+    /// `worker`, listening on `port` for health, and only once it answers: its presence
+    /// start time (which orders ranks) is taken before it serves health.
+    async fn worker_in_order(&self, prefix: &str, n: usize) -> anyhow::Result<Child> {
+        let port = free_port()?;
+        let child = self.worker_on(prefix, n, &format!("127.0.0.1:{port}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        while reqwest::get(&url).await.is_err() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "replica {n} did not start in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(child)
+    }
+
     fn worker(&self, prefix: &str, n: usize) -> anyhow::Result<Child> {
+        self.worker_on(prefix, n, "127.0.0.1:0")
+    }
+
+    fn worker_on(&self, prefix: &str, n: usize, listen: &str) -> anyhow::Result<Child> {
         let log = std::fs::File::create(self.logs.join(format!("{prefix}-w{n}.log")))?;
         let q = format!("{prefix}.jobs");
         let rate = self
@@ -228,7 +262,7 @@ impl Bench {
             .env("OCR_RESULTS_QUEUE", format!("{prefix}.results"))
             .env("OCR_DEAD_EXCHANGE", format!("{prefix}.dead"))
             .env("OCR_DEAD_QUEUE", format!("{prefix}.dead"))
-            .env("OCR_HTTP_LISTEN", "127.0.0.1:0")
+            .env("OCR_HTTP_LISTEN", listen)
             .env("OCR_SHUTDOWN_GRACE_SECS", "2")
             .env("AWS_ENDPOINT_URL", &self.s3_endpoint)
             .env("AWS_ACCESS_KEY_ID", &self.s3_keys.0)
@@ -306,6 +340,10 @@ impl Bench {
                 "jobs.delay.5s",
                 "jobs.delay.30s",
                 "jobs.delay.5m",
+                "jobs.priority",
+                "jobs.priority.delay.5s",
+                "jobs.priority.delay.30s",
+                "jobs.priority.delay.5m",
             ] {
                 let _ = ch
                     .queue_delete(format!("{prefix}.{q}").as_str().into(), Default::default())
@@ -330,7 +368,12 @@ impl Bench {
         let prefix = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let mut children = Vec::new();
         for n in 0..replicas {
-            children.push(self.worker(&prefix, n)?);
+            if kill_at.is_some() && o.kill_oldest {
+                // Ranks follow start times: the first started must be the oldest.
+                children.push(self.worker_in_order(&prefix, n).await?);
+            } else {
+                children.push(self.worker(&prefix, n)?);
+            }
         }
         self.enqueue(conn, &prefix).await?;
         let base = self.stats().await?;
@@ -347,7 +390,12 @@ impl Bench {
                 occupancy: st.in_flight_seconds_total - base.in_flight_seconds_total,
             });
             if Some(s) == kill_at {
-                let victim = children.last_mut().expect("a replica");
+                let victim = if o.kill_oldest {
+                    children.first_mut()
+                } else {
+                    children.last_mut()
+                }
+                .expect("a replica");
                 victim.kill()?; // SIGKILL: no leaving message, no drain
                 let _ = victim.wait();
                 killed_at = Some(start.elapsed());

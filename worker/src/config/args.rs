@@ -52,6 +52,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "OCR_PRESENCE_HEARTBEAT_MS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presence_heartbeat_ms: Option<u64>,
+    /// Fewest OCR slots a replica that makes calls gets; younger replicas stand by (1: every replica calls; heavy-tailed OCR latency: fewer, larger pools use more of the domain)
+    #[arg(long, env = "OCR_MIN_SLOTS_PER_REPLICA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_slots_per_replica: Option<u32>,
 
     /// Work queue
     #[arg(long, env = "OCR_JOBS_QUEUE")]

@@ -82,6 +82,10 @@ pub struct RawSettings {
     /// Presence heartbeat period, milliseconds; 0 turns sharing off (this process then uses the
     /// whole domain's limits).
     pub presence_heartbeat_ms: u64,
+    /// The fewest of the domain's slots a replica that makes calls gets: the slots go to the
+    /// oldest `slots ÷ this` replicas and the younger ones stand by with no share
+    /// (docs/quota.md, "Fewer, larger pools"). 1: every replica gets slots.
+    pub min_slots_per_replica: u32,
 
     /// Work queue (the bulk lane).
     pub jobs_queue: String,
@@ -173,6 +177,7 @@ impl Default for RawSettings {
             clova_ocr_max_concurrency: 4,
             presence_exchange: String::new(),
             presence_heartbeat_ms: 500,
+            min_slots_per_replica: 1,
             jobs_queue: "ocr.jobs".into(),
             priority_queue: String::new(),
             bulk_min_share: 0.10,
@@ -333,6 +338,12 @@ impl RawSettings {
             return bad(
                 "OCR_PRESENCE_HEARTBEAT_MS (presence_heartbeat_ms)",
                 "must be 0 (sharing off) or 50 to 60000",
+            );
+        }
+        if self.min_slots_per_replica == 0 {
+            return bad(
+                "OCR_MIN_SLOTS_PER_REPLICA (min_slots_per_replica)",
+                "must be at least 1 (1: every replica gets slots)",
             );
         }
         if self.presence_exchange.len() > 255 {
@@ -594,6 +605,8 @@ pub struct OcrSettings {
     pub max_concurrency: u32,
     /// Fraction of the domain's slots the bulk lane keeps while priority work waits.
     pub bulk_min_share: f64,
+    /// The fewest slots a replica that makes calls gets (`min_slots_per_replica`).
+    pub min_slots_per_replica: u32,
     /// How the request body is sent.
     pub request_mode: RequestMode,
     /// Timeout of one OCR call.
@@ -718,6 +731,7 @@ impl TryFrom<RawSettings> for Settings {
                 rate_per_sec: raw.clova_ocr_rate_per_sec,
                 max_concurrency: raw.clova_ocr_max_concurrency,
                 bulk_min_share: raw.bulk_min_share,
+                min_slots_per_replica: raw.min_slots_per_replica,
                 request_mode: raw.request_mode,
                 call_timeout: secs(raw.call_timeout_secs),
                 connect_timeout,
@@ -834,6 +848,7 @@ pub const KEYS: &[&str] = &[
     "clova_ocr_max_concurrency",
     "presence_exchange",
     "presence_heartbeat_ms",
+    "min_slots_per_replica",
     "jobs_queue",
     "priority_queue",
     "bulk_min_share",
@@ -965,6 +980,16 @@ mod tests {
         }
         a.bulk_min_share = Some(0.25);
         assert_eq!(a.load().unwrap().ocr.bulk_min_share, 0.25);
+        assert_eq!(
+            a.load().unwrap().ocr.min_slots_per_replica,
+            1,
+            "the default"
+        );
+        a.min_slots_per_replica = Some(0);
+        let e = a.load().unwrap_err().to_string();
+        assert!(e.contains("OCR_MIN_SLOTS_PER_REPLICA"), "{e}");
+        a.min_slots_per_replica = Some(8);
+        assert_eq!(a.load().unwrap().ocr.min_slots_per_replica, 8);
     }
 
     #[test]

@@ -78,6 +78,17 @@ pub struct Beat {
     /// add up to more than the domain's rate during a rolling upgrade.
     #[serde(default)]
     pub rate_by_slots: bool,
+    /// The fewest slots this replica gives a replica that makes calls
+    /// (`OCR_MIN_SLOTS_PER_REPLICA`, [`placement`]); absent (1) from the beats of older
+    /// replicas. Replicas configured differently all use the smallest setting in the view:
+    /// a function of the view like the rest of the split, so shares still add up to the
+    /// domain exactly and growth still waits until every peer reports the same view.
+    #[serde(default = "one")]
+    pub min_slots: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `total` split over `n` ranks as evenly as possible in whole numbers; the share of `rank`.
@@ -145,6 +156,39 @@ pub fn split_rate(total_milli: u32, slots: u32, n: u32, rank: u32) -> u32 {
     whole_share as u32 * MILLI + frac_share
 }
 
+/// The share of `rank` among `n` replicas when a replica that makes calls gets at least
+/// `min_slots` of the domain's slots: the slots go to the oldest
+/// `⌊slots ÷ min_slots⌋` ranks (at least one, at most `n`), split by [`split`], the rate in
+/// proportion ([`split_rate`]), and the younger ranks get nothing and stand by (no usable
+/// share: no deliveries) until an older one leaves. `min_slots` 1 is every replica.
+///
+/// Why: the domain's slots are one pool at the vendor, but fixed shares cut them into a pool
+/// per replica, and with a heavy-tailed latency a small pool finds all its slots busy while
+/// the domain has room (docs/quota.md: lognormal latency, 8 slots over 3 replicas use
+/// 96.1 % of the rate, one replica 98.3 %). Fewer, larger pools lose less; one pool loses
+/// nothing to the split.
+pub fn placement(domain: Share, n: u32, rank: u32, min_slots: u32) -> Share {
+    let active = active_replicas(domain, n, min_slots);
+    if rank >= active {
+        return Share::ZERO;
+    }
+    Share {
+        concurrency: split(domain.concurrency, active, rank),
+        rate_milli: split_rate(domain.rate_milli, domain.concurrency, active, rank),
+    }
+}
+
+/// How many of `n` replicas get slots when each that makes calls gets at least `min_slots`
+/// ([`placement`]): `⌊slots ÷ min_slots⌋`, at least 1 and at most `n` (with `min_slots` 1,
+/// every replica up to one per slot).
+pub fn active_replicas(domain: Share, n: u32, min_slots: u32) -> u32 {
+    if domain.concurrency == 0 {
+        n
+    } else {
+        (domain.concurrency / min_slots.max(1)).clamp(1, n.max(1))
+    }
+}
+
 struct Peer {
     started_ms: u64,
     last_seen: Instant,
@@ -153,6 +197,7 @@ struct Peer {
     stable_since: Instant,
     domain: Share,
     rate_by_slots: bool,
+    min_slots: u32,
 }
 
 /// What one evaluation found.
@@ -166,6 +211,8 @@ pub struct Evaluation {
     pub replicas: u32,
     /// This replica's rank among them (0 = oldest).
     pub rank: u32,
+    /// How many of them get slots ([`active_replicas`]): the bulk floor is dealt over these.
+    pub active: u32,
     /// Whether anything a heartbeat carries changed (view, share, settled).
     pub changed: bool,
 }
@@ -192,6 +239,13 @@ pub struct Membership {
     /// When this replica last heard its own heartbeat come back through the exchange (or
     /// joined): a replica that does not hear itself cannot trust what it does not hear.
     self_heard: Instant,
+    /// The fewest slots a replica that makes calls gets ([`placement`]).
+    min_slots: u32,
+    /// When the last peer left or could last have made a call before falling silent: nobody
+    /// grows into what it gave up for a [`SETTLE`] after that, since its last calls are still
+    /// in the domain's sliding second.
+    departed_at: Option<Instant>,
+    warned_min_slots: bool,
 }
 
 impl Membership {
@@ -210,7 +264,16 @@ impl Membership {
             stable_since: now,
             warned_domain: false,
             self_heard: now,
+            min_slots: 1,
+            departed_at: None,
+            warned_min_slots: false,
         }
+    }
+
+    /// Give a replica that makes calls at least `min_slots` slots ([`placement`]).
+    pub fn with_min_slots(mut self, min_slots: u32) -> Self {
+        self.min_slots = min_slots.max(1);
+        self
     }
 
     /// Start a (new) session: listen for a discovery window before growing.
@@ -219,8 +282,13 @@ impl Membership {
         self.self_heard = now;
     }
 
-    /// The presence session is lost: hold nothing, forget everyone, and join again as new.
-    pub fn reset(&mut self) {
+    /// The presence session is lost: hold nothing, forget everyone, and join again as new,
+    /// started at `started_ms` (never earlier than before): a replica that comes back ranks
+    /// after the ones that carried on, so it does not take back the slots they took over
+    /// (with `OCR_MIN_SLOTS_PER_REPLICA` that would hand the whole domain over twice, and
+    /// strand what the interim holder had prefetched).
+    pub fn reset(&mut self, started_ms: u64) {
+        self.started_ms = self.started_ms.max(started_ms);
         self.applied = Share::ZERO;
         self.peers.clear();
         self.view = vec![self.id.clone()];
@@ -245,6 +313,7 @@ impl Membership {
             share_rate_milli: Some(self.applied.rate_milli),
             leaving,
             rate_by_slots: true,
+            min_slots: self.min_slots,
         }
     }
 
@@ -262,6 +331,7 @@ impl Membership {
             let known = self.peers.remove(&beat.id).is_some();
             if known {
                 tracing::info!(replica = %beat.id, "OCR quota: replica left");
+                self.departed_at = Some(now);
             }
             return known;
         }
@@ -291,6 +361,7 @@ impl Membership {
             stable_since,
             domain,
             rate_by_slots: beat.rate_by_slots,
+            min_slots: beat.min_slots.max(1),
         };
         let new = self.peers.insert(beat.id.clone(), peer).is_none();
         if new {
@@ -303,13 +374,18 @@ impl Membership {
     /// at once, growth only when safe. The caller applies [`Evaluation::share`].
     pub fn evaluate(&mut self, now: Instant, held: u32, timing: Timing) -> Evaluation {
         let had_peers = !self.peers.is_empty();
+        let mut departed = self.departed_at;
         self.peers.retain(|id, p| {
             let alive = now.duration_since(p.last_seen) <= timing.expiry;
             if !alive {
                 tracing::info!(replica = %id, "OCR quota: replica silent; no longer counted");
+                // It may have made calls until just before its next beat was due.
+                let last_call = p.last_seen + timing.expiry / EXPIRY_PERIODS;
+                departed = Some(departed.map_or(last_call, |d| d.max(last_call)));
             }
             alive
         });
+        self.departed_at = departed;
         // Silence is evidence only while this replica hears itself. Not hearing its own beat,
         // or every peer falling silent at once (a half-open connection, a partition, a freeze
         // whose queued beats are not read yet), means it cannot tell who is there: it holds
@@ -342,15 +418,29 @@ impl Membership {
             .peers
             .values()
             .fold(self.domain, |d, p| d.min(p.domain));
-        let mut rate_milli = split_rate(domain.rate_milli, domain.concurrency, n, rank);
+        // The smallest setting in the view decides: like the domain's limits above, a
+        // function of the view, so the split still adds up to the domain exactly.
+        let min_slots = self
+            .peers
+            .values()
+            .map(|p| p.min_slots)
+            .fold(self.min_slots, u32::min);
+        if min_slots != self.min_slots && !self.warned_min_slots {
+            self.warned_min_slots = true;
+            tracing::warn!(
+                replica = %self.id,
+                own = self.min_slots,
+                used = min_slots,
+                "OCR quota: replicas are configured with different OCR_MIN_SLOTS_PER_REPLICA; using the smallest"
+            );
+        }
+        let mut target = placement(domain, n, rank, min_slots);
         if !self.peers.values().all(|p| p.rate_by_slots) {
             // An older peer splits the rate evenly (what `split_rate` does without slots).
-            rate_milli = rate_milli.min(split_rate(domain.rate_milli, 0, n, rank));
+            target.rate_milli = target
+                .rate_milli
+                .min(split_rate(domain.rate_milli, 0, n, rank));
         }
-        let target = Share {
-            concurrency: split(domain.concurrency, n, rank),
-            rate_milli,
-        };
         let mut next = self.applied.min(target);
         let view_changed = view != self.view;
         self.view = view;
@@ -374,6 +464,7 @@ impl Membership {
             target,
             replicas: n,
             rank,
+            active: active_replicas(domain, n, min_slots),
             changed: view_changed || share_changed || settled_changed,
         }
     }
@@ -382,6 +473,12 @@ impl Membership {
     /// sees the same set, is settled, and has been stable for a rate window.
     fn may_grow(&self, now: Instant, discovery: Duration) -> bool {
         if now.duration_since(self.joined_at) < discovery {
+            return false;
+        }
+        if self
+            .departed_at
+            .is_some_and(|d| now.saturating_duration_since(d) < SETTLE)
+        {
             return false;
         }
         self.peers.values().all(|p| {
@@ -543,6 +640,7 @@ mod tests {
             share_rate_milli: None,
             leaving: false,
             rate_by_slots: true,
+            min_slots: 1,
         }
     }
 
@@ -577,10 +675,15 @@ mod tests {
         );
         assert!(e.changed);
         assert_eq!(s.view, vec!["m".to_string(), "z".to_string()]);
-        // It leaves: growth waits for... nobody else; back to the whole domain.
+        // It leaves: growth waits for nobody else, but for its last calls to leave the
+        // domain's sliding second; then back to the whole domain.
         let mut b = beat("z", 200, &["m", "z"]);
         b.leaving = true;
         s.receive(b, now);
+        s.evaluate(now, 0, TIMING);
+        assert_eq!(s.applied.concurrency, 4, "not at once after a leave");
+        now += SETTLE;
+        hear_self(&mut s, now);
         s.evaluate(now, 0, TIMING);
         assert_eq!(s.applied, DOMAIN);
         // An older replica appears: we become rank 1 and shrink; we may not grow back while
@@ -756,8 +859,180 @@ mod tests {
         let mut s = Membership::new("m".into(), 100, DOMAIN, DOMAIN, now);
         s.receive(beat("z", 200, &["m", "z"]), now);
         s.evaluate(now, 0, TIMING);
-        s.reset();
+        s.reset(50);
         assert_eq!(s.applied, Share::ZERO);
         assert_eq!(s.view, vec!["m".to_string()]);
+        assert_eq!(s.started_ms, 100, "a start time never goes back");
+        s.reset(300);
+        assert_eq!(s.started_ms, 300, "a rejoin is new: it ranks after z (200)");
+    }
+
+    #[test]
+    fn a_minimum_of_slots_concentrates_the_domain_on_the_oldest() {
+        let all = |n: u32, k: u32| -> Vec<(u32, u32)> {
+            (0..n)
+                .map(|r| {
+                    let p = placement(DOMAIN, n, r, k);
+                    (p.concurrency, p.rate_milli)
+                })
+                .collect()
+        };
+        assert_eq!(all(3, 8), [(8, 40_000), (0, 0), (0, 0)]);
+        assert_eq!(all(3, 4), [(4, 20_000), (4, 20_000), (0, 0)]);
+        // 8 ÷ 3 is 2 pools of at least 3 slots: 4 + 4.
+        assert_eq!(all(3, 3), [(4, 20_000), (4, 20_000), (0, 0)]);
+        assert_eq!(all(6, 8)[0], (8, 40_000));
+        assert_eq!(
+            all(1, 20),
+            [(8, 40_000)],
+            "more than the domain: one replica"
+        );
+        assert_eq!(all(2, 0), all(2, 1), "0 is read as 1");
+        for n in 1..=9 {
+            let even: Vec<(u32, u32)> = (0..n)
+                .map(|r| (split(8, n, r), split_rate(40_000, 8, n, r)))
+                .collect();
+            assert_eq!(
+                all(n, 1),
+                even,
+                "min_slots 1 is the split over every replica"
+            );
+        }
+    }
+
+    #[test]
+    fn the_split_adds_up_to_the_domain_for_every_minimum() {
+        for n in 1..=7u32 {
+            for conc in 1..=12u32 {
+                for rate_milli in [500, 2_500, 7_000, 40_000] {
+                    let domain = Share {
+                        concurrency: conc,
+                        rate_milli,
+                    };
+                    for k in [1, 2, 3, 4, 8, 13] {
+                        let shares: Vec<Share> =
+                            (0..n).map(|r| placement(domain, n, r, k)).collect();
+                        let slots: u32 = shares.iter().map(|s| s.concurrency).sum();
+                        let rate: u32 = shares.iter().map(|s| s.rate_milli).sum();
+                        let case = format!("n {n}, {conc} slots, {rate_milli} mcalls/s, k {k}");
+                        assert_eq!((slots, rate), (conc, rate_milli), "{case}");
+                        let active = active_replicas(domain, n, k);
+                        assert!(
+                            shares
+                                .iter()
+                                .take(active as usize)
+                                .all(|s| s.concurrency > 0),
+                            "{case}"
+                        );
+                        assert!(
+                            shares
+                                .iter()
+                                .skip(active as usize)
+                                .all(|s| *s == Share::ZERO),
+                            "{case}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Two replicas, this one ("m") the younger, with their own settings of `min_slots`;
+    /// the share "m" settles on.
+    fn settled_share(peer_min: u32, own_min: u32) -> (u32, u32) {
+        let mut now = Instant::now();
+        let mut s =
+            Membership::new("m".into(), 100, DOMAIN, Share::ZERO, now).with_min_slots(own_min);
+        let a = Beat {
+            min_slots: peer_min,
+            ..beat("a", 50, &["a", "m"])
+        };
+        for round in 0..2 {
+            if round > 0 {
+                now += TIMING.discovery + SETTLE;
+            }
+            s.receive(a.clone(), now);
+            hear_self(&mut s, now);
+        }
+        s.evaluate(now, 0, TIMING);
+        (s.applied.concurrency, s.applied.rate_milli)
+    }
+
+    #[test]
+    fn the_smallest_setting_in_the_view_decides() {
+        assert_eq!(settled_share(1, 1), (4, 20_000));
+        assert_eq!(settled_share(8, 8), (0, 0), "the older one holds all 8");
+        assert_eq!(settled_share(8, 1), (4, 20_000), "its own 1 decides");
+        assert_eq!(settled_share(1, 8), (4, 20_000), "the peer's 1 decides");
+        assert_eq!(settled_share(4, 8), (4, 20_000), "4 of 8: two pools");
+        // A beat from a release without the field reads as 1.
+        let old: Beat = serde_json::from_str(
+            r#"{"v":1,"id":"a","started_ms":50,"seq":1,"rate":40,"conc":8,"view":["a","m"],
+                "settled":true,"stable_ms":10000,"share_conc":4,"share_rate":20,"leaving":false}"#,
+        )
+        .unwrap();
+        assert_eq!(old.min_slots, 1);
+    }
+
+    #[test]
+    fn nobody_grows_into_a_departed_share_for_a_settle() {
+        // "m" and "z" stand by behind "a", which holds all 8 slots; "a" leaves (first case)
+        // or falls silent (second). "m", next in rank, takes the domain only once a's last
+        // calls have left the domain's sliding second.
+        for silent in [false, true] {
+            let mut now = Instant::now();
+            let mut s =
+                Membership::new("m".into(), 100, DOMAIN, Share::ZERO, now).with_min_slots(8);
+            let a = Beat {
+                min_slots: 8,
+                ..beat("a", 50, &["a", "m", "z"])
+            };
+            let z = |view: &[&str]| Beat {
+                min_slots: 8,
+                ..beat("z", 200, view)
+            };
+            for round in 0..2 {
+                if round > 0 {
+                    now += TIMING.discovery + SETTLE;
+                }
+                s.receive(a.clone(), now);
+                s.receive(z(&["a", "m", "z"]), now);
+                hear_self(&mut s, now);
+            }
+            assert_eq!(s.evaluate(now, 0, TIMING).share, Share::ZERO);
+            let last_seen = now;
+            let departed = if silent {
+                // Silent: it may have called until its next beat was due.
+                now += TIMING.expiry + Duration::from_millis(1);
+                last_seen + TIMING.expiry / EXPIRY_PERIODS
+            } else {
+                now += Duration::from_millis(10);
+                s.receive(
+                    Beat {
+                        leaving: true,
+                        ..a.clone()
+                    },
+                    now,
+                );
+                now
+            };
+            let beats = |s: &mut Membership, now: Instant| {
+                s.receive(z(&["m", "z"]), now);
+                hear_self(s, now);
+                s.evaluate(now, 0, TIMING)
+            };
+            let e = beats(&mut s, now);
+            assert_eq!(e.target, DOMAIN, "silent {silent}");
+            assert_eq!(
+                (e.replicas, e.active),
+                (2, 1),
+                "the bulk floor is dealt over 1"
+            );
+            assert_eq!(e.share, Share::ZERO, "not at once (silent {silent})");
+            let e = beats(&mut s, departed + SETTLE - Duration::from_millis(1));
+            assert_eq!(e.share, Share::ZERO, "silent {silent}");
+            let e = beats(&mut s, departed + SETTLE);
+            assert_eq!(e.share, DOMAIN, "silent {silent}");
+        }
     }
 }

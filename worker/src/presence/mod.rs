@@ -126,16 +126,15 @@ pub fn spawn(
     limiter.set_share(Share::ZERO);
     let stop = CancellationToken::new();
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
-    let started_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let started_ms = now_ms();
     let membership = Membership::new(
         id.clone(),
         started_ms,
         limiter.domain(),
         limiter.share(),
         Instant::now(),
-    );
+    )
+    .with_min_slots(settings.ocr.min_slots_per_replica);
     let sharing = session::Sharing::new(membership, limiter, metrics);
     sharing.publish_metrics();
     let token = stop.clone();
@@ -145,4 +144,12 @@ pub fn spawn(
         task: Some(task),
         id,
     })
+}
+
+/// Wall-clock milliseconds since the Unix epoch: a replica's start time, which orders ranks
+/// (oldest first) across hosts, so their clocks must agree to well under a second (NTP).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -53,7 +53,7 @@ impl Sharing {
         let e = self
             .membership
             .evaluate(now, self.limiter.held(), config.timing());
-        self.limiter.set_placement(e.replicas, e.rank);
+        self.limiter.set_placement(e.active, e.rank);
         if e.share != before {
             self.limiter.set_share(e.share);
             tracing::info!(
@@ -75,7 +75,7 @@ impl Sharing {
 
     /// Drop to a zero share and forget every peer: the presence session is lost.
     fn reset(&mut self) {
-        self.membership.reset();
+        self.membership.reset(super::now_ms());
         self.limiter.set_share(Share::ZERO);
         self.publish_metrics();
     }
