@@ -282,13 +282,10 @@ impl Membership {
         self.self_heard = now;
     }
 
-    /// The presence session is lost: hold nothing, forget everyone, and join again as new,
-    /// started at `started_ms` (never earlier than before): a replica that comes back ranks
-    /// after the ones that carried on, so it does not take back the slots they took over
-    /// (with `OCR_MIN_SLOTS_PER_REPLICA` that would hand the whole domain over twice, and
-    /// strand what the interim holder had prefetched).
-    pub fn reset(&mut self, started_ms: u64) {
-        self.started_ms = self.started_ms.max(started_ms);
+    /// The presence session is lost: hold nothing, forget everyone, and join again (with
+    /// the same start time, so its rank is kept: the peers may not have stopped counting it,
+    /// and a new rank would move theirs while its last calls are in the sliding second).
+    pub fn reset(&mut self) {
         self.applied = Share::ZERO;
         self.peers.clear();
         self.view = vec![self.id.clone()];
@@ -331,8 +328,10 @@ impl Membership {
             let known = self.peers.remove(&beat.id).is_some();
             if known {
                 tracing::info!(replica = %beat.id, "OCR quota: replica left");
-                self.departed_at = Some(now);
             }
+            // Known or not (it may have beaten last before this replica joined), its last
+            // calls are in the domain's sliding second.
+            self.departed_at = Some(now);
             return known;
         }
         let domain = Share {
@@ -379,8 +378,9 @@ impl Membership {
             let alive = now.duration_since(p.last_seen) <= timing.expiry;
             if !alive {
                 tracing::info!(replica = %id, "OCR quota: replica silent; no longer counted");
-                // It may have made calls until just before its next beat was due.
-                let last_call = p.last_seen + timing.expiry / EXPIRY_PERIODS;
+                // If it crashed, it may have made calls until its next beat was due: beats
+                // go out on a tick of a fifth of a period, so up to 1.2 periods apart.
+                let last_call = p.last_seen + timing.expiry * 6 / (5 * EXPIRY_PERIODS);
                 departed = Some(departed.map_or(last_call, |d| d.max(last_call)));
             }
             alive
@@ -448,6 +448,13 @@ impl Membership {
             next = Share::ZERO;
         } else if next != target && self.may_grow(now, timing.discovery) {
             next = target;
+        }
+        // A departure counts as instability too, so the beats carry it: a peer that never
+        // knew the departed replica (a newcomer) does not grow into its share either.
+        if let Some(d) = self.departed_at
+            && d > self.stable_since
+        {
+            self.stable_since = d.min(now);
         }
         let shrank = next.concurrency < self.applied.concurrency
             || next.rate_milli < self.applied.rate_milli;
@@ -859,12 +866,10 @@ mod tests {
         let mut s = Membership::new("m".into(), 100, DOMAIN, DOMAIN, now);
         s.receive(beat("z", 200, &["m", "z"]), now);
         s.evaluate(now, 0, TIMING);
-        s.reset(50);
+        s.reset();
         assert_eq!(s.applied, Share::ZERO);
         assert_eq!(s.view, vec!["m".to_string()]);
-        assert_eq!(s.started_ms, 100, "a start time never goes back");
-        s.reset(300);
-        assert_eq!(s.started_ms, 300, "a rejoin is new: it ranks after z (200)");
+        assert_eq!(s.started_ms, 100, "its rank is kept");
     }
 
     #[test]
@@ -1002,9 +1007,9 @@ mod tests {
             assert_eq!(s.evaluate(now, 0, TIMING).share, Share::ZERO);
             let last_seen = now;
             let departed = if silent {
-                // Silent: it may have called until its next beat was due.
+                // Silent: it may have called until its next beat was due (1.2 periods).
                 now += TIMING.expiry + Duration::from_millis(1);
-                last_seen + TIMING.expiry / EXPIRY_PERIODS
+                last_seen + TIMING.expiry * 6 / (5 * EXPIRY_PERIODS)
             } else {
                 now += Duration::from_millis(10);
                 s.receive(
@@ -1029,6 +1034,13 @@ mod tests {
                 "the bulk floor is dealt over 1"
             );
             assert_eq!(e.share, Share::ZERO, "not at once (silent {silent})");
+            // The departure goes out in its beats, so a newcomer that never heard "a" waits
+            // as well.
+            let stable_ms = s.beat(false, now).stable_ms;
+            assert!(
+                u128::from(stable_ms) < SETTLE.as_millis(),
+                "stable for {stable_ms} ms (silent {silent})"
+            );
             let e = beats(&mut s, departed + SETTLE - Duration::from_millis(1));
             assert_eq!(e.share, Share::ZERO, "silent {silent}");
             let e = beats(&mut s, departed + SETTLE);

@@ -75,7 +75,7 @@ impl Sharing {
 
     /// Drop to a zero share and forget every peer: the presence session is lost.
     fn reset(&mut self) {
-        self.membership.reset(super::now_ms());
+        self.membership.reset();
         self.limiter.set_share(Share::ZERO);
         self.publish_metrics();
     }
