@@ -187,3 +187,37 @@ impl Meter {
         })
     }
 }
+
+/// The arguments both cost benchmarks take: `[JOBS] [RUNS] [IMAGE_KB] [PREFETCH]`, and what
+/// follows them.
+pub struct CostArgs {
+    /// Jobs published at once per run (1 500).
+    pub jobs: usize,
+    /// Runs (3, at least 1).
+    pub runs: usize,
+    /// Size of each image, KB (300).
+    pub image_kb: usize,
+    /// Deliveries held at once (32).
+    pub prefetch: usize,
+    /// Arguments after the four.
+    pub rest: Vec<String>,
+}
+
+impl CostArgs {
+    /// From the command line.
+    pub fn from_env() -> anyhow::Result<CostArgs> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let at = |i: usize, default: usize| -> anyhow::Result<usize> {
+            Ok(args.get(i).map_or(Ok(default), |s| s.parse())?)
+        };
+        let a = CostArgs {
+            jobs: at(0, 1500)?,
+            runs: at(1, 3)?,
+            image_kb: at(2, 300)?,
+            prefetch: at(3, 32)?,
+            rest: args.iter().skip(4).cloned().collect(),
+        };
+        anyhow::ensure!(a.runs > 0, "RUNS must be at least 1");
+        Ok(a)
+    }
+}

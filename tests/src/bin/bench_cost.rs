@@ -12,17 +12,18 @@
 use std::time::Duration;
 
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::bench::{Meter, Reading, padded_png};
+use ocr_tests::bench::{CostArgs, Meter, Reading, padded_png};
 use ocr_tests::{TestEnv, Truth};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let jobs: usize = args.get(1).map_or(Ok(1500), |s| s.parse())?;
-    let runs: usize = args.get(2).map_or(Ok(3), |s| s.parse())?;
-    anyhow::ensure!(runs > 0, "RUNS must be at least 1");
-    let image_kb: usize = args.get(3).map_or(Ok(300), |s| s.parse())?;
-    let prefetch: usize = args.get(4).map_or(Ok(32), |s| s.parse())?;
+    let CostArgs {
+        jobs,
+        runs,
+        image_kb,
+        prefetch,
+        ..
+    } = CostArgs::from_env()?;
     let images = 64u64;
     // More of the worker's environment, for experiments: `BENCH_WORKER_ENV=K=V,K2=V2`.
     let more: Vec<(String, String)> = std::env::var("BENCH_WORKER_ENV")

@@ -35,7 +35,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use ocr_infra::emulator::EmulatorConfig;
-use ocr_tests::bench::{Meter, Reading, padded_png};
+use ocr_tests::bench::{CostArgs, Meter, Reading, padded_png};
 use ocr_tests::{TestEnv, Truth};
 
 /// Set in the child's environment: run as the bare job loop.
@@ -243,14 +243,15 @@ async fn http_only(
 /// The driver: servers, queues, images; per run, the job loop as a child process, JOBS jobs,
 /// and its CPU until every answer is in the output queue.
 async fn drive() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let jobs: usize = args.get(1).map_or(Ok(1500), |s| s.parse())?;
-    let runs: usize = args.get(2).map_or(Ok(3), |s| s.parse())?;
-    anyhow::ensure!(runs > 0, "RUNS must be at least 1");
-    let image_kb: usize = args.get(3).map_or(Ok(300), |s| s.parse())?;
-    let prefetch: usize = args.get(4).map_or(Ok(32), |s| s.parse())?;
+    let CostArgs {
+        jobs,
+        runs,
+        image_kb,
+        prefetch,
+        rest,
+    } = CostArgs::from_env()?;
     // `http-only`: no AMQP at all, the child runs the jobs' HTTP exchanges on its own.
-    let http_only = args.get(5).map(String::as_str) == Some("http-only");
+    let http_only = rest.first().map(String::as_str) == Some("http-only");
     let mut readings = Vec::new();
     for run in 0..runs {
         let env = TestEnv::start(EmulatorConfig::default()).await?;
